@@ -1,0 +1,3 @@
+"""ticketd: ticketing server for high-demand on-sales."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""Register, log in, who am I."""
+
+from aiohttp import web
+
+from . import auth, keys, schemas
+from .http import json_response, parse_body, require_user
+
+routes = web.RouteTableDef()
+
+
+def _token_response(request: web.Request, user: dict, status: int) -> web.Response:
+    token = request.app[keys.signer].issue(user["id"], user["role"])
+    return json_response({"token": token, "user": user}, status=status)
+
+
+@routes.post("/api/auth/register")
+async def register(request: web.Request) -> web.Response:
+    """Create an account.
+    ---
+    summary: Register
+    tags: [auth]
+    requestBody: {content: {application/json: {schema: RegisterRequest}}}
+    responses:
+      201: {description: Registered, content: {application/json: {schema: TokenResponse}}}
+      400: {$ref: "#/components/responses/ValidationError"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """
+    body = await parse_body(request, schemas.RegisterRequest())
+    user = await auth.register(request.app[keys.db], body["email"], body["password"], body["name"])
+    return _token_response(request, user, 201)
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    """Exchange email and password for a bearer token.
+    ---
+    summary: Log in
+    tags: [auth]
+    requestBody: {content: {application/json: {schema: LoginRequest}}}
+    responses:
+      200: {description: Logged in, content: {application/json: {schema: TokenResponse}}}
+      400: {$ref: "#/components/responses/ValidationError"}
+      401: {$ref: "#/components/responses/Unauthorized"}
+    """
+    body = await parse_body(request, schemas.LoginRequest())
+    user = await auth.login(request.app[keys.db], body["email"], body["password"])
+    return _token_response(request, user, 200)
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    """The authenticated user.
+    ---
+    summary: Current user
+    tags: [auth]
+    security: [{bearer: []}]
+    responses:
+      200: {description: The user, content: {application/json: {schema: MeResponse}}}
+      401: {$ref: "#/components/responses/Unauthorized"}
+    """
+    who = require_user(request)
+    return json_response({"user": await auth.get_user(request.app[keys.db], who.user_id)})

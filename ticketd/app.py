@@ -1,0 +1,88 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import aiohttp_cors
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from . import api_auth, api_events, api_health, api_reservations, db, inventory, keys
+from .auth import TokenSigner
+from .config import Config
+from .http import MAX_BODY_BYTES, error_middleware
+from .realtime import Realtime
+from .waitingroom import WaitingRoom
+
+log = logging.getLogger(__name__)
+
+
+async def postgres_ctx(app: web.Application):
+    config = app[keys.config]
+    pool = await db.create_pool(config.database_url, maxsize=config.db_pool_size)
+    await db.migrate(pool)
+    app[keys.db] = pool
+    yield
+    pool.close()
+    await pool.wait_closed()
+
+
+async def redis_ctx(app: web.Application):
+    # Short timeouts: a dead Redis must turn into a quick 503, not a hung request.
+    client = aioredis.from_url(app[keys.config].redis_url, socket_connect_timeout=2,
+                               socket_timeout=5, health_check_interval=15)
+    app[keys.redis] = client
+    yield
+    await client.aclose()
+
+
+async def expiry_ctx(app: web.Application):
+    """Release pending reservations past their hold, in every instance."""
+    async def sweep_forever():
+        interval = app[keys.config].expiry_interval
+        while True:
+            try:
+                for change in await inventory.expire_due(app[keys.db]):
+                    app[keys.realtime].inventory_changed(change)
+            except Exception:
+                log.exception("expiry sweep failed; retrying")
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(sweep_forever(), name="reservation-expiry")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def instance_name(config: Config) -> str:
+    return config.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[keys.config] = config
+    app[keys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
+    app[keys.realtime] = Realtime()
+    app[keys.waiting_room] = WaitingRoom()
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, expiry_ctx])
+    for area in (api_health, api_auth, api_events, api_reservations):
+        app.router.add_routes(area.routes)
+    _setup_cors(app, config)
+    return app
+
+
+def _setup_cors(app: web.Application, config: Config) -> None:
+    """Cross-origin API access only for the configured origins."""
+    if not config.allowed_origins:
+        return
+    options = aiohttp_cors.ResourceOptions(allow_credentials=False, expose_headers="*",
+                                           allow_headers=("Authorization", "Content-Type", "Idempotency-Key"),
+                                           max_age=600)
+    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in config.allowed_origins})
+    for route in list(app.router.routes()):
+        if route.resource is not None and route.resource.canonical.startswith("/api/"):
+            cors.add(route)

@@ -1,0 +1,36 @@
+"""Demo data for a first start: an admin and an event with a seated section."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from . import auth, db, events
+
+DEMO_ADMIN_EMAIL = "admin@ticketd.local"
+
+
+async def needs_demo(pool) -> bool:
+    return await db.fetch_one(pool, "SELECT 1 AS one FROM users LIMIT 1") is None
+
+
+async def create_demo(pool) -> dict:
+    """Create the demo admin and event; returns the admin's credentials."""
+    password = secrets.token_urlsafe(12)
+    await auth.create_admin(pool, DEMO_ADMIN_EMAIL, password, "Demo admin")
+    starts = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)).replace(
+        hour=19, minute=30, second=0, microsecond=0)
+    await events.create_event(pool, {
+        "name": "The Demo Tour — Opening Night",
+        "venue": "Example Arena",
+        "starts_at": starts,
+        "ticket_types": [
+            {"name": "General Admission", "price": 45, "quantity": 2000, "max_per_order": 6},
+            {"name": "Reserved Seating", "price": 89, "max_per_order": 6},
+        ],
+        "seating": {"sections": [
+            {"name": "A", "rows": 5, "seats_per_row": 10, "ticket_type": "Reserved Seating"},
+        ]},
+        "queue": {"mode": "auto", "capacity": 200, "session_seconds": 600},
+    })
+    return {"email": DEMO_ADMIN_EMAIL, "password": password}

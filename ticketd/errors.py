@@ -1,0 +1,85 @@
+"""Domain errors. Each carries the contract's status and code; the error middleware
+renders them as ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "Bad request"
+
+    def __init__(self, message: str | None = None, details: dict | None = None, *,
+                 headers: dict | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class ValidationFailed(ApiError):
+    status, code, message = 400, "validation_error", "Request validation failed"
+
+
+class Unauthorized(ApiError):
+    status, code, message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(ApiError):
+    status, code, message = 403, "forbidden", "Not allowed"
+
+
+class QueueRequired(ApiError):
+    status, code, message = 403, "queue_required", "The waiting room is active: wait for your turn"
+
+
+class NotFound(ApiError):
+    status, code, message = 404, "not_found", "Not found"
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class SoldOut(Conflict):
+    code, message = "sold_out", "Not enough tickets left"
+
+
+class SeatUnavailable(Conflict):
+    code, message = "seat_unavailable", "A requested seat is not available"
+
+
+class EmailTaken(Conflict):
+    code, message = "email_taken", "This email is already registered"
+
+
+class ReservationExpired(Conflict):
+    code, message = "reservation_expired", "The reservation has expired"
+
+
+class LimitExceeded(Conflict):
+    code, message = "limit_exceeded", "More tickets than allowed per order"
+
+
+class InvalidState(Conflict):
+    code, message = "invalid_state", "The reservation cannot change from its current status"
+
+
+class IdempotencyMismatch(Conflict):
+    code, message = "idempotency_key_reused", "This Idempotency-Key was used with a different request"
+
+
+class PayloadTooLarge(ApiError):
+    status, code, message = 413, "payload_too_large", "Request body too large"
+
+
+class RateLimited(ApiError):
+    status, code, message = 429, "rate_limited", "Too many requests"
+
+
+class Unavailable(ApiError):
+    status, code, message = 503, "unavailable", "Service temporarily unavailable"
+
+    def __init__(self, message: str | None = None, details: dict | None = None, *,
+                 retry_after: int = 5):
+        super().__init__(message, details, headers={"Retry-After": str(retry_after)})

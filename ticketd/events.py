@@ -1,0 +1,213 @@
+"""Events, ticket types and seats: what is on sale and how much of it is left."""
+
+from __future__ import annotations
+
+import string
+
+from . import db, errors
+
+SELECT_EVENTS = """
+SELECT id, name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds,
+       EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
+FROM events e ORDER BY starts_at, id
+"""
+SELECT_EVENT = """
+SELECT id, name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds,
+       EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
+FROM events e WHERE id = %s
+"""
+SELECT_TICKET_TYPES = """
+SELECT id, event_id, name, price, total, available, max_per_order, seated
+FROM ticket_types WHERE event_id = ANY(%s) ORDER BY id
+"""
+SELECT_AVAILABILITY = "SELECT id, available FROM ticket_types WHERE event_id = %s ORDER BY id"
+SELECT_SEATS = """
+SELECT id, label, section, row, number, ticket_type_id, status
+FROM seats WHERE event_id = %s ORDER BY id
+"""
+SELECT_SEAT_STATUSES = "SELECT id, status FROM seats WHERE event_id = %s AND id = ANY(%s)"
+INSERT_EVENT = """
+INSERT INTO events (name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds)
+VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
+"""
+INSERT_TICKET_TYPE = """
+INSERT INTO ticket_types (event_id, name, price, total, available, max_per_order, seated)
+VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
+"""
+# One statement per section: every row label times seat numbers 1..seatsPerRow.
+INSERT_SECTION_SEATS = """
+INSERT INTO seats (event_id, ticket_type_id, section, row, number, label)
+SELECT %(event_id)s, %(ticket_type_id)s, %(section)s, r.label, n, %(section)s || ' ' || r.label || n
+FROM unnest(%(rows)s::text[]) WITH ORDINALITY AS r(label, ord), generate_series(1, %(per_row)s) AS n
+ORDER BY r.ord, n
+"""
+UPDATE_EVENT = """
+UPDATE events SET name = COALESCE(%(name)s, name), venue = COALESCE(%(venue)s, venue),
+       starts_at = COALESCE(%(starts_at)s, starts_at),
+       queue_mode = COALESCE(%(mode)s, queue_mode),
+       queue_capacity = COALESCE(%(capacity)s, queue_capacity),
+       queue_session_seconds = COALESCE(%(session_seconds)s, queue_session_seconds),
+       updated_at = now()
+WHERE id = %(id)s RETURNING id
+"""
+SELECT_QUEUE_SETTINGS = """
+SELECT queue_mode AS mode, queue_capacity AS capacity, queue_session_seconds AS session_seconds
+FROM events WHERE id = %s
+"""
+
+DEFAULT_QUEUE = {"mode": "off", "capacity": 100, "session_seconds": 600}
+
+
+def row_labels(count: int) -> list[str]:
+    """A, B, …, Z, AA, AB, … as venues label rows."""
+    labels = []
+    for index in range(count):
+        label, n = "", index
+        while True:
+            label = string.ascii_uppercase[n % 26] + label
+            n = n // 26 - 1
+            if n < 0:
+                break
+        labels.append(label)
+    return labels
+
+
+def _event_view(row: dict, ticket_types: list[dict], queue_active: bool) -> dict:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "venue": row["venue"],
+        "startsAt": row["starts_at"],
+        "ticketTypes": [ticket_type_view(t) for t in ticket_types],
+        "hasSeats": row["has_seats"],
+        "queue": {
+            "mode": row["queue_mode"],
+            "capacity": row["queue_capacity"],
+            "sessionSeconds": row["queue_session_seconds"],
+            "active": queue_active,
+        },
+    }
+
+
+def ticket_type_view(row: dict) -> dict:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "price": float(row["price"]),
+        "total": row["total"],
+        "available": row["available"],
+        "maxPerOrder": row["max_per_order"],
+        "seated": row["seated"],
+    }
+
+
+async def list_events(pool, queue_active=None) -> list[dict]:
+    """Every event; ``queue_active(event_id, mode)`` tells whether its queue is active."""
+    rows = await db.fetch_all(pool, SELECT_EVENTS)
+    types = await db.fetch_all(pool, SELECT_TICKET_TYPES, ([r["id"] for r in rows],))
+    by_event: dict[int, list] = {}
+    for t in types:
+        by_event.setdefault(t["event_id"], []).append(t)
+    return [
+        _event_view(r, by_event.get(r["id"], []),
+                    await _active(queue_active, r))
+        for r in rows
+    ]
+
+
+async def get_event(pool, event_id: int, queue_active=None) -> dict:
+    row = await db.fetch_one(pool, SELECT_EVENT, (event_id,))
+    if row is None:
+        raise errors.NotFound("No such event")
+    types = await db.fetch_all(pool, SELECT_TICKET_TYPES, ([event_id],))
+    return _event_view(row, types, await _active(queue_active, row))
+
+
+async def _active(queue_active, row: dict) -> bool:
+    if queue_active is None:
+        return row["queue_mode"] == "on"
+    return await queue_active(str(row["id"]), row["queue_mode"])
+
+
+async def availability(pool, event_id: int) -> dict[str, int]:
+    """``{ticketTypeId: available}`` for every ticket type of the event."""
+    rows = await db.fetch_all(pool, SELECT_AVAILABILITY, (event_id,))
+    return {str(r["id"]): r["available"] for r in rows}
+
+
+async def list_seats(pool, event_id: int) -> list[dict]:
+    if await db.fetch_one(pool, "SELECT 1 AS one FROM events WHERE id = %s", (event_id,)) is None:
+        raise errors.NotFound("No such event")
+    rows = await db.fetch_all(pool, SELECT_SEATS, (event_id,))
+    return [seat_view(r) for r in rows]
+
+
+def seat_view(row: dict) -> dict:
+    return {
+        "id": str(row["id"]), "label": row["label"], "section": row["section"],
+        "row": row["row"], "number": row["number"],
+        "ticketTypeId": str(row["ticket_type_id"]), "status": row["status"],
+    }
+
+
+async def seat_statuses(pool, event_id: int, seat_ids: list[int]) -> dict[str, str]:
+    rows = await db.fetch_all(pool, SELECT_SEAT_STATUSES, (event_id, seat_ids))
+    return {str(r["id"]): r["status"] for r in rows}
+
+
+async def queue_settings(pool, event_id: int) -> dict | None:
+    return await db.fetch_one(pool, SELECT_QUEUE_SETTINGS, (event_id,))
+
+
+async def create_event(pool, data: dict) -> int:
+    """Create an event from a validated body; returns its id.
+
+    A seated ticket type's quantity is the number of seats its sections add up to.
+    """
+    queue = {**DEFAULT_QUEUE, **(data.get("queue") or {})}
+    sections = (data.get("seating") or {}).get("sections", [])
+    type_names = [t["name"] for t in data["ticket_types"]]
+    if len(set(type_names)) != len(type_names):
+        raise errors.ValidationFailed(details={"ticketTypes": ["Ticket type names must be unique"]})
+    seats_per_type: dict[str, int] = {}
+    for index, section in enumerate(sections):
+        if section["ticket_type"] not in type_names:
+            raise errors.ValidationFailed(details={"seating": {"sections": {str(index): {
+                "ticketType": [f"No ticket type named {section['ticket_type']!r}"]}}}})
+        seats_per_type[section["ticket_type"]] = (
+            seats_per_type.get(section["ticket_type"], 0) + section["rows"] * section["seats_per_row"])
+    section_names = [s["name"] for s in sections]
+    if len(set(section_names)) != len(section_names):
+        raise errors.ValidationFailed(details={"seating": ["Section names must be unique"]})
+
+    async with db.transaction(pool) as cur:
+        await cur.execute(INSERT_EVENT, (data["name"], data["venue"], data["starts_at"],
+                                         queue["mode"], queue["capacity"], queue["session_seconds"]))
+        event_id = (await cur.fetchone())["id"]
+        type_ids = {}
+        for t in data["ticket_types"]:
+            seated = t["name"] in seats_per_type
+            quantity = seats_per_type[t["name"]] if seated else t.get("quantity")
+            if quantity is None:
+                raise errors.ValidationFailed(details={"ticketTypes": [
+                    f"Ticket type {t['name']!r} needs a quantity (or seats)"]})
+            await cur.execute(INSERT_TICKET_TYPE, (event_id, t["name"], t["price"], quantity, quantity,
+                                                   t.get("max_per_order", 10), seated))
+            type_ids[t["name"]] = (await cur.fetchone())["id"]
+        for section in sections:
+            await cur.execute(INSERT_SECTION_SEATS, {
+                "event_id": event_id, "ticket_type_id": type_ids[section["ticket_type"]],
+                "section": section["name"], "rows": row_labels(section["rows"]),
+                "per_row": section["seats_per_row"]})
+    return event_id
+
+
+async def update_event(pool, event_id: int, data: dict) -> None:
+    queue = data.get("queue") or {}
+    params = {
+        "id": event_id, "name": data.get("name"), "venue": data.get("venue"),
+        "starts_at": data.get("starts_at"), "mode": queue.get("mode"),
+        "capacity": queue.get("capacity"), "session_seconds": queue.get("session_seconds"),
+    }
+    if await db.fetch_one(pool, UPDATE_EVENT, params) is None:
+        raise errors.NotFound("No such event")

@@ -1,0 +1,227 @@
+"""Marshmallow schemas: request validation (naming each bad field) and the response
+shapes the OpenAPI description is generated from."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate, validates_schema, ValidationError
+
+QUEUE_MODES = ("off", "on", "auto")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# ---- requests -------------------------------------------------------------------
+
+class RegisterRequest(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class LoginRequest(Strict):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class QueueSettings(Strict):
+    mode = fields.String(validate=validate.OneOf(QUEUE_MODES))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=1_000_000))
+    session_seconds = fields.Integer(data_key="sessionSeconds", strict=True,
+                                     validate=validate.Range(min=10, max=86_400))
+
+
+class TicketTypeRequest(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    price = fields.Decimal(required=True, places=2, validate=validate.Range(min=0, max=1_000_000))
+    quantity = fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000))
+    max_per_order = fields.Integer(data_key="maxPerOrder", strict=True, validate=validate.Range(min=1, max=100))
+
+
+class SectionRequest(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    rows = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=200))
+    seats_per_row = fields.Integer(data_key="seatsPerRow", required=True, strict=True,
+                                   validate=validate.Range(min=1, max=200))
+    ticket_type = fields.String(data_key="ticketType", required=True)
+
+
+class SeatingRequest(Strict):
+    sections = fields.List(fields.Nested(SectionRequest), required=True,
+                           validate=validate.Length(min=1, max=50))
+
+
+class CreateEventRequest(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    venue = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    starts_at = fields.AwareDateTime(data_key="startsAt", required=True)
+    ticket_types = fields.List(fields.Nested(TicketTypeRequest), data_key="ticketTypes", required=True,
+                               validate=validate.Length(min=1, max=50))
+    seating = fields.Nested(SeatingRequest)
+    queue = fields.Nested(QueueSettings)
+
+
+class UpdateEventRequest(Strict):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    venue = fields.String(validate=validate.Length(min=1, max=200))
+    starts_at = fields.AwareDateTime(data_key="startsAt")
+    queue = fields.Nested(QueueSettings)
+
+
+class ReservationItemRequest(Strict):
+    ticket_type_id = fields.String(data_key="ticketTypeId", required=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
+
+
+class CreateReservationRequest(Strict):
+    event_id = fields.String(data_key="eventId", required=True)
+    items = fields.List(fields.Nested(ReservationItemRequest), validate=validate.Length(max=50))
+    seat_ids = fields.List(fields.String(), data_key="seatIds", validate=validate.Length(max=100))
+
+    @validates_schema
+    def _something_to_hold(self, data, **kwargs):
+        if not data.get("items") and not data.get("seat_ids"):
+            raise ValidationError("Give items, seatIds or both", "items")
+        seats = data.get("seat_ids") or []
+        if len(set(seats)) != len(seats):
+            raise ValidationError("Each seat may appear once", "seatIds")
+        for field, values in (("eventId", [data.get("event_id")]),
+                              ("seatIds", seats),
+                              ("items", [i["ticket_type_id"] for i in data.get("items") or []])):
+            if any(not _is_id(v) for v in values):
+                raise ValidationError("Not a valid id", field)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, str) and value.isdigit() and 0 < int(value) < 2**63
+
+
+class AnnounceRequest(Strict):
+    message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+# ---- responses (documentation) ---------------------------------------------------
+
+class User(Schema):
+    id = fields.String()
+    email = fields.String()
+    name = fields.String()
+    role = fields.String(validate=validate.OneOf(("user", "admin")))
+
+
+class TokenResponse(Schema):
+    token = fields.String()
+    user = fields.Nested(User)
+
+
+class MeResponse(Schema):
+    user = fields.Nested(User)
+
+
+class TicketType(Schema):
+    id = fields.String()
+    name = fields.String()
+    price = fields.Float()
+    total = fields.Integer()
+    available = fields.Integer()
+    maxPerOrder = fields.Integer()
+    seated = fields.Boolean()
+
+
+class QueueState(Schema):
+    mode = fields.String(validate=validate.OneOf(QUEUE_MODES))
+    capacity = fields.Integer()
+    sessionSeconds = fields.Integer()
+    active = fields.Boolean()
+
+
+class Event(Schema):
+    id = fields.String()
+    name = fields.String()
+    venue = fields.String()
+    startsAt = fields.DateTime()
+    ticketTypes = fields.List(fields.Nested(TicketType))
+    hasSeats = fields.Boolean()
+    queue = fields.Nested(QueueState)
+
+
+class EventResponse(Schema):
+    event = fields.Nested(Event)
+
+
+class EventListResponse(Schema):
+    events = fields.List(fields.Nested(Event))
+
+
+class Seat(Schema):
+    id = fields.String()
+    label = fields.String()
+    section = fields.String()
+    row = fields.String()
+    number = fields.Integer()
+    ticketTypeId = fields.String()
+    status = fields.String(validate=validate.OneOf(("available", "held", "sold")))
+
+
+class SeatListResponse(Schema):
+    seats = fields.List(fields.Nested(Seat))
+
+
+class ReservationItem(Schema):
+    ticketTypeId = fields.String()
+    quantity = fields.Integer()
+
+
+class Reservation(Schema):
+    id = fields.String()
+    eventId = fields.String()
+    status = fields.String(validate=validate.OneOf(("pending", "confirmed", "cancelled", "expired")))
+    items = fields.List(fields.Nested(ReservationItem))
+    seatIds = fields.List(fields.String())
+    expiresAt = fields.DateTime()
+    createdAt = fields.DateTime()
+
+
+class ReservationResponse(Schema):
+    reservation = fields.Nested(Reservation)
+
+
+class ReservationListResponse(Schema):
+    reservations = fields.List(fields.Nested(Reservation))
+
+
+class QueueStatus(Schema):
+    status = fields.String(validate=validate.OneOf(("admitted", "queued", "none")))
+    expiresAt = fields.DateTime()
+    position = fields.Integer()
+    ahead = fields.Integer()
+    queueLength = fields.Integer()
+    estimatedWaitSeconds = fields.Integer()
+
+
+class Stats(Schema):
+    connections = fields.Integer()
+    activeUsers = fields.Integer()
+    queueLength = fields.Integer()
+    admittedLastMinute = fields.Integer()
+    queueActive = fields.Boolean()
+    mode = fields.String()
+    capacity = fields.Integer()
+    instances = fields.Integer()
+
+
+class ErrorBody(Schema):
+    code = fields.String()
+    message = fields.String()
+    details = fields.Dict()
+
+
+class ErrorResponse(Schema):
+    error = fields.Nested(ErrorBody)
+
+
+class Health(Schema):
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
