@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 
-_IDENTITY = "ticketd.identity"
+_IDENTITY = web.RequestKey("identity", object)
 
 # aiohttp's own HTTP errors (unknown route, wrong method, body too large) mapped to
 # the contract's codes.
