@@ -11,7 +11,7 @@ import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import api_auth, api_events, api_health, api_reservations, db, inventory, keys
+from . import api_auth, api_events, api_health, api_reservations, db, inventory, keys, metrics
 from .auth import TokenSigner
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
@@ -69,7 +69,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.realtime] = Realtime()
     app[keys.waiting_room] = WaitingRoom()
     app.cleanup_ctx.extend([postgres_ctx, redis_ctx, expiry_ctx])
-    for area in (api_health, api_auth, api_events, api_reservations):
+    for area in (api_health, api_auth, api_events, api_reservations, metrics):
         app.router.add_routes(area.routes)
     _setup_cors(app, config)
     return app
