@@ -173,3 +173,35 @@ def ticketd_processes(database_url, redis_url, clean_state):
         proc.stop()
 
 
+
+
+@pytest.fixture
+def make_users(database_url):
+    """Create ``n`` users straight in PostgreSQL and return bearer tokens for them:
+    registering hundreds through scrypt would only slow the races down."""
+    from ticketd.auth import TokenSigner, hash_password
+
+    signer = TokenSigner(TEST_SECRET, 3600)
+    password_hash = hash_password(USER_PASSWORD)
+
+    def make(count: int, prefix: str = "racer") -> list[str]:
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO users (email, name, password_hash) "
+                "SELECT %s || g || '-' || txid_current() || '@example.com', %s || g, %s "
+                "FROM generate_series(1, %s) g RETURNING id",
+                (prefix, prefix, password_hash, count))
+            ids = [row[0] for row in cur.fetchall()]
+        conn.close()
+        return [signer.issue(str(user_id), "user") for user_id in ids]
+
+    return make
+
+
+def db_query(database_url: str, query: str, params=()) -> list[tuple]:
+    """Read the database directly, to check what the API claims."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows

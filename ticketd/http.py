@@ -30,7 +30,7 @@ _HTTP_CODES = {
 
 def dumps(data) -> bytes:
     """JSON bytes with times as ISO-8601 UTC ("…Z")."""
-    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(data, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> web.Response:

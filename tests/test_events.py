@@ -1,0 +1,77 @@
+"""Events, ticket types and seating."""
+
+from conftest import db_query
+
+
+async def test_create_and_read_event(api, admin_token):
+    event = await api.create_event(admin_token, quantity=120, max_per_order=4, seats=(3, 5),
+                                   queue={"mode": "on", "capacity": 50, "sessionSeconds": 300})
+    assert event["name"] == "Test Night" and event["startsAt"] == "2027-01-01T20:00:00Z"
+    assert event["hasSeats"] is True
+    assert event["queue"] == {"mode": "on", "capacity": 50, "sessionSeconds": 300, "active": True}
+    general, seated = event["ticketTypes"]
+    assert general["total"] == general["available"] == 120 and general["maxPerOrder"] == 4
+    assert general["price"] == 30
+    assert seated["total"] == seated["available"] == 15  # quantity comes from the seats
+    _, listed = await api.call("GET", "/api/events", expect=200)
+    assert [e["id"] for e in listed["events"]] == [event["id"]]
+    _, one = await api.call("GET", f"/api/events/{event['id']}", expect=200)
+    assert one["event"] == event
+
+
+async def test_seats(api, admin_token):
+    event = await api.create_event(admin_token, seats=(2, 3))
+    _, body = await api.call("GET", f"/api/events/{event['id']}/seats", expect=200)
+    seats = body["seats"]
+    assert [s["label"] for s in seats] == ["A A1", "A A2", "A A3", "A B1", "A B2", "A B3"]
+    assert {s["status"] for s in seats} == {"available"}
+    assert {s["ticketTypeId"] for s in seats} == {event["ticketTypes"][1]["id"]}
+    assert set(seats[0]) == {"id", "label", "section", "row", "number", "ticketTypeId", "status"}
+
+
+async def test_create_and_patch_are_admin_only(api, admin_token):
+    user = await api.register()
+    body = {"name": "X", "venue": "Y", "startsAt": "2027-01-01T20:00:00Z",
+            "ticketTypes": [{"name": "GA", "price": 1, "quantity": 1}]}
+    assert (await api.call("POST", "/api/events", json=body))[0] == 401
+    status, err = await api.call("POST", "/api/events", user, json=body)
+    assert status == 403 and err["error"]["code"] == "forbidden"
+    event = await api.create_event(admin_token)
+    status, _ = await api.call("PATCH", f"/api/events/{event['id']}", user, json={"name": "Hacked"})
+    assert status == 403
+    _, patched = await api.call("PATCH", f"/api/events/{event['id']}", admin_token, expect=200,
+                                json={"name": "Renamed", "queue": {"mode": "auto", "capacity": 7}})
+    assert patched["event"]["name"] == "Renamed"
+    assert patched["event"]["queue"]["mode"] == "auto" and patched["event"]["queue"]["capacity"] == 7
+    assert patched["event"]["queue"]["sessionSeconds"] == 600
+
+
+async def test_event_validation_names_fields(api, admin_token):
+    status, err = await api.call("POST", "/api/events", admin_token, json={
+        "name": "", "venue": "V", "startsAt": "not a date",
+        "ticketTypes": [{"name": "GA", "price": -1, "quantity": 5}],
+        "queue": {"mode": "sometimes"}})
+    assert status == 400 and err["error"]["code"] == "validation_error"
+    details = err["error"]["details"]
+    assert {"name", "startsAt", "ticketTypes", "queue"} <= set(details)
+    assert "price" in details["ticketTypes"]["0"] and "mode" in details["queue"]
+
+
+async def test_section_must_name_a_ticket_type(api, admin_token):
+    status, err = await api.call("POST", "/api/events", admin_token, json={
+        "name": "N", "venue": "V", "startsAt": "2027-01-01T20:00:00Z",
+        "ticketTypes": [{"name": "GA", "price": 1, "quantity": 5}],
+        "seating": {"sections": [{"name": "A", "rows": 1, "seatsPerRow": 2, "ticketType": "VIP"}]}})
+    assert status == 400 and "seating" in err["error"]["details"]
+
+
+async def test_unknown_event_is_404(api):
+    for path in ("/api/events/999", "/api/events/abc", "/api/events/999/seats"):
+        status, err = await api.call("GET", path)
+        assert status == 404 and err["error"]["code"] == "not_found", path
+
+
+async def test_large_venue_seats_are_created_in_bulk(api, admin_token, database_url):
+    event = await api.create_event(admin_token, seats=(40, 50))
+    assert event["ticketTypes"][1]["total"] == 2000
+    assert db_query(database_url, "SELECT count(*) FROM seats WHERE event_id = %s", (int(event["id"]),)) == [(2000,)]
