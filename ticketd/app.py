@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import api_auth, api_events, api_health, api_reservations, db, inventory, keys, metrics
 from .auth import TokenSigner
+from . import pages
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
 from .realtime import Realtime
@@ -71,6 +72,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([postgres_ctx, redis_ctx, expiry_ctx])
     for area in (api_health, api_auth, api_events, api_reservations, metrics):
         app.router.add_routes(area.routes)
+    app.router.add_routes(pages.routes)  # browser pages and /static/
     _setup_cors(app, config)
     return app
 

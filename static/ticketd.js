@@ -1,0 +1,344 @@
+/*
+ * ticketd.js — a small browser client for the ticketd API and WebSocket protocol.
+ * No dependencies, no build step. Exposes `window.Ticketd = {Socket, api, ApiError}`.
+ *
+ *   const sock = new Ticketd.Socket({token});
+ *   const snapshot = await sock.join("event:1", {
+ *     snapshot(data) { ... },                 // every (re)join, incl. resyncs after a seq gap
+ *     "tickets-batch-updated"(data) { ... },  // one callback per push name
+ *     "*"(name, data, seq) { ... },           // optional catch-all
+ *   });
+ *   await sock.leave("event:1");
+ */
+(function (global) {
+  "use strict";
+
+  // ---------------------------------------------------------------- REST
+
+  class ApiError extends Error {
+    constructor(status, code, message, details, retryAfter) {
+      super(message);
+      this.name = "ApiError";
+      this.status = status;
+      this.code = code;
+      this.details = details || {};
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  /** Turn the contract's error details into one readable sentence. */
+  function describeDetails(details) {
+    const parts = [];
+    for (const [field, problems] of Object.entries(details || {})) {
+      const text = Array.isArray(problems) ? problems.join(" ")
+        : (problems && typeof problems === "object") ? describeDetails(problems)
+        : String(problems);
+      if (!text) continue;
+      parts.push(field === "_schema" || field === "_body" ? text : `${field}: ${text}`);
+    }
+    return parts.join("; ");
+  }
+
+  /**
+   * fetch() with the bearer token and JSON in and out. Resolves with the parsed body
+   * (null for 204); rejects with an ApiError whose message is fit to show to a person.
+   */
+  async function api(path, { method = "GET", body, token, headers = {}, idempotencyKey, signal } = {}) {
+    const h = { Accept: "application/json", ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    if (body !== undefined) h["Content-Type"] = "application/json";
+    if (idempotencyKey) h["Idempotency-Key"] = idempotencyKey;
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers: h, signal,
+        body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      throw new ApiError(0, "network_error", "Cannot reach the server. Check your connection and try again.");
+    }
+    if (resp.status === 204) return null;
+    const type = resp.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await resp.json().catch(() => null) : null;
+    if (resp.ok) return data;
+    const retryAfter = Number(resp.headers.get("Retry-After")) || undefined;
+    const e = (data && data.error) || {};
+    let message = e.message || `The server answered ${resp.status} ${resp.statusText}`.trim();
+    const extra = describeDetails(e.details);
+    if (extra && e.code === "validation_error") message = `${message}: ${extra}`;
+    if (retryAfter) message += ` (try again in ${retryAfter} s)`;
+    throw new ApiError(resp.status, e.code || "error", message, e.details, retryAfter);
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+
+  const noop = () => {};
+
+  class Socket {
+    /**
+     * @param {object} o
+     * @param {string} [o.token]           bearer token, sent as ?token=
+     * @param {string} [o.url]             defaults to ws(s)://<this host>/ws
+     * @param {number} [o.heartbeatMs]     how often to ping (15 s)
+     * @param {number} [o.pongTimeoutMs]   a ping unanswered this long means a dead connection (10 s)
+     * @param {number} [o.minBackoffMs]    first reconnect delay (500 ms), doubled per failure,
+     * @param {number} [o.maxBackoffMs]    up to this (15 s), each with full jitter
+     * @param {number} [o.replyTimeoutMs]  a join/leave with no reply rejects after this (15 s)
+     * @param {function} [o.onState]       called with "connecting" | "open" | "reconnecting" | "closed"
+     */
+    constructor(o = {}) {
+      const loc = global.location;
+      this.url = o.url || `${loc.protocol === "https:" ? "wss" : "ws"}://${loc.host}/ws`;
+      this.token = o.token || null;
+      this.heartbeatMs = o.heartbeatMs ?? 15000;
+      this.pongTimeoutMs = o.pongTimeoutMs ?? 10000;
+      this.minBackoffMs = o.minBackoffMs ?? 500;
+      this.maxBackoffMs = o.maxBackoffMs ?? 15000;
+      this.replyTimeoutMs = o.replyTimeoutMs ?? 15000;
+      this.onState = o.onState || noop;
+      this.state = "closed";
+      this.ws = null;
+      this.rooms = new Map();     // room -> {handlers, seq, joined, buffer, waiters}
+      this.pending = new Map();   // ref -> {resolve, reject, timer}
+      this.refs = 0;
+      this.attempt = 0;
+      this.stopped = true;
+      this._timers = {};
+      this._onOnline = () => { if (!this.stopped && this.state !== "open") this._reconnectNow(); };
+    }
+
+    /** Open the connection (also done by the first join). */
+    connect() {
+      if (!this.stopped) return this;
+      this.stopped = false;
+      global.addEventListener && global.addEventListener("online", this._onOnline);
+      this._open();
+      return this;
+    }
+
+    /** Close for good: no reconnect; pending replies reject. */
+    close() {
+      this.stopped = true;
+      global.removeEventListener && global.removeEventListener("online", this._onOnline);
+      this._clearTimers();
+      if (this.ws) { try { this.ws.close(1000, "client closed"); } catch (_) { /* ignore */ } }
+      this.ws = null;
+      this._failPending("The connection was closed");
+      this._setState("closed");
+    }
+
+    /** Use a new token from the next (re)connection on. */
+    setToken(token) { this.token = token; }
+
+    /**
+     * Join a room. Resolves with the snapshot (the join reply's data). The room stays
+     * joined across reconnects until leave(): every rejoin calls handlers.snapshot again.
+     */
+    join(room, handlers = {}) {
+      let entry = this.rooms.get(room);
+      if (entry) {
+        entry.handlers = handlers;
+      } else {
+        entry = { handlers, seq: null, joined: false, buffer: [], waiters: [] };
+        this.rooms.set(room, entry);
+      }
+      const promise = new Promise((resolve, reject) => entry.waiters.push({ resolve, reject }));
+      if (this.stopped) this.connect();
+      else if (this._isOpen()) this._sendJoin(room);
+      return promise;
+    }
+
+    /** Leave a room; resolves once the server acknowledges (or at once when offline). */
+    leave(room) {
+      const entry = this.rooms.get(room);
+      this.rooms.delete(room);
+      if (entry) entry.waiters.splice(0).forEach((w) => w.reject(new Error(`Left ${room}`)));
+      if (!this._isOpen()) return Promise.resolve(null);
+      return this._request({ op: "leave", room }).catch(() => null);
+    }
+
+    // -- internals ---------------------------------------------------
+
+    _isOpen() { return this.ws && this.ws.readyState === WebSocket.OPEN; }
+
+    _setState(state) {
+      if (state === this.state) return;
+      this.state = state;
+      try { this.onState(state); } catch (err) { console.error(err); }
+    }
+
+    _open() {
+      this._setState(this.attempt === 0 ? "connecting" : "reconnecting");
+      const url = this.token ? `${this.url}${this.url.includes("?") ? "&" : "?"}token=${encodeURIComponent(this.token)}` : this.url;
+      let ws;
+      try {
+        ws = new WebSocket(url);
+      } catch (err) {
+        this._scheduleReconnect();
+        return;
+      }
+      this.ws = ws;
+      ws.onopen = () => {
+        if (ws !== this.ws) return;
+        this.attempt = 0;
+        this._setState("open");
+        this._startHeartbeat();
+        for (const [room, entry] of this.rooms) {
+          entry.joined = false;
+          this._sendJoin(room);
+        }
+      };
+      ws.onmessage = (ev) => { if (ws === this.ws) this._onMessage(ev.data); };
+      ws.onclose = () => { if (ws === this.ws) this._onDown(); };
+      ws.onerror = () => { /* onclose follows */ };
+    }
+
+    _onDown() {
+      this.ws = null;
+      this._clearTimers();
+      this._failPending("The connection was lost", true);
+      for (const entry of this.rooms.values()) { entry.joined = false; entry.buffer = []; }
+      if (!this.stopped) this._scheduleReconnect();
+    }
+
+    _scheduleReconnect() {
+      this._setState("reconnecting");
+      // Full jitter: a random delay up to the exponential cap, so a server restart
+      // does not bring every client back in the same instant.
+      const cap = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** this.attempt);
+      const delay = Math.max(100, Math.random() * cap);
+      this.attempt += 1;
+      clearTimeout(this._timers.reconnect);
+      this._timers.reconnect = setTimeout(() => { if (!this.stopped) this._open(); }, delay);
+    }
+
+    _reconnectNow() {
+      clearTimeout(this._timers.reconnect);
+      if (this.ws) { try { this.ws.close(); } catch (_) { /* ignore */ } }
+      this.ws = null;
+      this._open();
+    }
+
+    /** Drop a connection that stopped answering and start over. */
+    _kill() {
+      const ws = this.ws;
+      this._onDown();
+      if (ws) { try { ws.close(4000, "heartbeat timeout"); } catch (_) { /* ignore */ } }
+    }
+
+    _startHeartbeat() {
+      clearInterval(this._timers.heartbeat);
+      this._timers.heartbeat = setInterval(() => {
+        if (!this._isOpen()) return;
+        const sent = this.ws;
+        this._request({ op: "ping" }, this.pongTimeoutMs).catch(() => {
+          if (sent === this.ws && !this.stopped) this._kill();
+        });
+      }, this.heartbeatMs);
+    }
+
+    _clearTimers() {
+      clearInterval(this._timers.heartbeat);
+      clearTimeout(this._timers.reconnect);
+    }
+
+    _request(msg, timeoutMs = this.replyTimeoutMs) {
+      const ref = `r${++this.refs}`;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(ref);
+          reject(new Error(`No reply to ${msg.op} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.pending.set(ref, { resolve, reject, timer, op: msg.op });
+        this.ws.send(JSON.stringify({ ...msg, ref }));
+      });
+    }
+
+    _failPending(reason, keepJoins) {
+      for (const [ref, p] of this.pending) {
+        clearTimeout(p.timer);
+        // A join cut off by a disconnect is retried by the rejoin after reconnect.
+        if (!(keepJoins && p.op === "join")) p.reject(new Error(reason));
+        this.pending.delete(ref);
+      }
+      if (!keepJoins) {
+        for (const entry of this.rooms.values()) entry.waiters.splice(0).forEach((w) => w.reject(new Error(reason)));
+      }
+    }
+
+    _sendJoin(room) {
+      const entry = this.rooms.get(room);
+      if (!entry || !this._isOpen()) return;
+      entry.joined = false;
+      entry.buffer = [];
+      this._request({ op: "join", room }).then((reply) => {
+        if (this.rooms.get(room) !== entry) return;
+        const data = reply.data || {};
+        entry.seq = typeof data.seq === "number" ? data.seq : null;
+        entry.joined = true;
+        this._call(entry, "snapshot", data);
+        entry.waiters.splice(0).forEach((w) => w.resolve(data));
+        // Pushes that raced the reply: apply those newer than the snapshot, in order.
+        const buffered = entry.buffer.splice(0).sort((a, b) => a.seq - b.seq);
+        for (const push of buffered) this._deliver(room, entry, push);
+      }, (err) => {
+        if (this.rooms.get(room) !== entry) return;
+        if (err.code) {                 // the server refused: stop trying this room
+          this.rooms.delete(room);
+          entry.waiters.splice(0).forEach((w) => w.reject(err));
+          this._call(entry, "error", err);
+        } else if (this._isOpen()) {    // no reply in time: ask again
+          this._sendJoin(room);
+        }
+      });
+    }
+
+    _onMessage(raw) {
+      let msg;
+      try { msg = JSON.parse(raw); } catch (_) { return; }
+      if (msg.op === "reply" || msg.op === "pong") {
+        const p = this.pending.get(msg.ref);
+        if (!p) return;
+        this.pending.delete(msg.ref);
+        clearTimeout(p.timer);
+        if (msg.op === "pong" || msg.ok) p.resolve(msg);
+        else {
+          const e = msg.error || {};
+          const err = new Error(e.message || "Request refused");
+          err.code = e.code || "error";
+          p.reject(err);
+        }
+      } else if (msg.op === "event") {
+        const entry = this.rooms.get(msg.room);
+        if (!entry) return;
+        if (!entry.joined) { entry.buffer.push(msg); return; }
+        this._deliver(msg.room, entry, msg);
+      } else if (msg.op === "error") {
+        console.warn("ticketd: server error", msg.error);
+      }
+    }
+
+    _deliver(room, entry, push) {
+      if (typeof push.seq === "number" && entry.seq !== null) {
+        if (push.seq <= entry.seq) return;            // already in the snapshot
+        if (push.seq !== entry.seq + 1) {             // a gap: we missed something
+          this._sendJoin(room);                       // rejoin for a fresh snapshot
+          return;
+        }
+      }
+      if (typeof push.seq === "number") entry.seq = push.seq;
+      this._call(entry, push.event, push.data || {}, push.seq);
+    }
+
+    _call(entry, name, data, seq) {
+      const h = entry.handlers;
+      try {
+        if (typeof h[name] === "function") h[name](data, seq);
+        if (name !== "snapshot" && name !== "error" && typeof h["*"] === "function") h["*"](name, data, seq);
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  }
+
+  global.Ticketd = { Socket, api, ApiError, describeDetails };
+})(typeof window !== "undefined" ? window : globalThis);

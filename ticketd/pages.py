@@ -1,0 +1,44 @@
+"""The browser pages: plain HTML from ``static/`` at clean URLs, and the static assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from . import errors
+
+routes = web.RouteTableDef()
+
+
+def static_dir() -> Path:
+    # Installed: ticketd/static inside the package; source checkout: ../static beside it.
+    installed = Path(__file__).resolve().parent / "static"
+    if (installed / "ticketd.js").is_file():
+        return installed
+    return Path(__file__).resolve().parent.parent / "static"
+
+
+STATIC = static_dir()
+
+
+def _page(filename: str):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        path = STATIC / filename
+        if not path.is_file():
+            raise errors.NotFound("Page not found")
+        # Pages are tiny and change with deploys: always revalidate.
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache",
+                                               "Content-Type": "text/html; charset=utf-8"})
+    handler.__name__ = f"page_{filename.removesuffix('.html')}"
+    handler.__doc__ = None  # keep the pages out of the OpenAPI description
+    return handler
+
+
+routes.get("/")(_page("index.html"))
+routes.get("/login")(_page("login.html"))
+routes.get("/admin")(_page("admin.html"))
+routes.get("/events/{eventId}")(_page("event.html"))
+routes.get("/events/{eventId}/queue")(_page("queue.html"))
+routes.get("/events/{eventId}/seats")(_page("seats.html"))
+routes.static("/static", STATIC, name="static", append_version=False)
