@@ -1,0 +1,206 @@
+/* The admin dashboard: live stats and chart from admin:{id}, queue settings, announcements. */
+(function () {
+  "use strict";
+  const { $, h, call, getSocket, showError } = App;
+  const WINDOW_MS = 5 * 60 * 1000;
+  const SERIES = [
+    { key: "connections", label: "Live connections", color: "#4f46e5" },
+    { key: "activeUsers", label: "Active shoppers", color: "#059669" },
+    { key: "queueLength", label: "Queue length", color: "#d97706" },
+    { key: "admittedLastMinute", label: "Admitted / min", color: "#db2777" },
+  ];
+  let events = [];
+  let current = null;       // event id
+  let points = [];          // [{t, ...stats}]
+  let savingMode = false;
+
+  // ------------------------------------------------------------ chart (plain canvas)
+
+  function drawChart() {
+    const canvas = $("#chart");
+    const dpr = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth, height = canvas.clientHeight;
+    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+      canvas.width = Math.round(width * dpr);
+      canvas.height = Math.round(height * dpr);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const pad = { l: 40, r: 12, t: 10, b: 22 };
+    const w = width - pad.l - pad.r, hgt = height - pad.t - pad.b;
+    const now = Date.now();
+    const max = niceMax(Math.max(1, ...points.flatMap((p) => SERIES.map((s) => Number(p[s.key]) || 0))));
+    const x = (t) => pad.l + ((t - (now - WINDOW_MS)) / WINDOW_MS) * w;
+    const y = (v) => pad.t + hgt - (v / max) * hgt;
+    const styles = getComputedStyle(document.body);
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = styles.getPropertyValue("--muted") || "#666";
+    ctx.strokeStyle = styles.getPropertyValue("--line") || "#e5e7eb";
+    ctx.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {            // horizontal grid with values
+      const v = (max / 4) * i, yy = Math.round(y(v)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(pad.l + w, yy); ctx.stroke();
+      ctx.textAlign = "right"; ctx.textBaseline = "middle";
+      ctx.fillText(String(Math.round(v)), pad.l - 6, yy);
+    }
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (let m = 5; m >= 0; m--) {             // minutes ago
+      ctx.fillText(m === 0 ? "now" : `-${m} min`, x(now - m * 60000), pad.t + hgt + 6);
+    }
+    for (const s of SERIES) {
+      ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.lineJoin = "round";
+      ctx.beginPath();
+      points.forEach((p, i) => {
+        const xx = x(p.t), yy = y(Number(p[s.key]) || 0);
+        if (i === 0) ctx.moveTo(xx, yy); else ctx.lineTo(xx, yy);
+      });
+      ctx.stroke();
+    }
+  }
+
+  function niceMax(v) {
+    const p = 10 ** Math.floor(Math.log10(v));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return Math.max(4, m * p);
+    return v;
+  }
+
+  // ------------------------------------------------------------ stats
+
+  function onStats(stats) {
+    if (!stats || stats.connections === undefined) return;
+    const set = (id, v) => { $(id).textContent = v ?? "—"; };
+    set("#s-connections", stats.connections);
+    set("#s-active", stats.activeUsers);
+    set("#s-queue", stats.queueLength);
+    set("#s-admitted", stats.admittedLastMinute);
+    set("#s-mode", `${stats.mode || "—"}${stats.queueActive ? " · active" : ""}`);
+    set("#s-instances", Array.isArray(stats.instances) ? stats.instances.length : stats.instances);
+    if (!savingMode && stats.mode) setModeRadio(stats.mode);
+    if (stats.capacity !== undefined && document.activeElement !== $("#capacity") && !$("#capacity").dataset.dirty) {
+      $("#capacity").value = stats.capacity;
+    }
+    const now = Date.now();
+    points.push({ t: now, ...stats });
+    points = points.filter((p) => p.t >= now - WINDOW_MS);
+    drawChart();
+  }
+
+  function setModeRadio(mode) {
+    const radio = $(`#mode-${mode}`);
+    if (radio) radio.checked = true;
+  }
+
+  // ------------------------------------------------------------ event selection
+
+  async function select(id) {
+    const sock = getSocket();
+    if (current) sock.leave(`admin:${current}`);
+    current = id;
+    points = [];
+    drawChart();
+    const url = new URL(location.href);
+    url.searchParams.set("event", id);
+    history.replaceState(null, "", url);
+    const event = events.find((e) => String(e.id) === String(id));
+    $("#event-open").href = `/events/${encodeURIComponent(id)}`;
+    setModeRadio(event.queue.mode);
+    $("#capacity").value = event.queue.capacity;
+    $("#session").value = event.queue.sessionSeconds;
+    delete $("#capacity").dataset.dirty;
+    call(`/api/admin/events/${encodeURIComponent(id)}/stats`).then((s) => { if (current === id) onStats(s); })
+      .catch((err) => showError("#error", err));
+    sock.join(`admin:${id}`, {
+      snapshot: (data) => { if (current === id) onStats(data.stats || data); },
+      stats: (data) => { if (current === id) onStats(data); },
+    }).catch((err) => showError("#error", `Live stats are unavailable: ${err.message}`));
+  }
+
+  async function patchQueue(queue) {
+    const { event } = await call(`/api/events/${encodeURIComponent(current)}`, { method: "PATCH", body: { queue } });
+    events = events.map((e) => (String(e.id) === String(event.id) ? event : e));
+    return event;
+  }
+
+  function flash(el, text) {
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(el._t);
+    el._t = setTimeout(() => { el.hidden = true; }, 4000);
+  }
+
+  async function main() {
+    if (!App.requireLogin()) return;
+    let me;
+    try {
+      ({ user: me } = await call("/api/me"));
+    } catch (err) { showError("#error", err); return; }
+    if (me.role !== "admin") {
+      showError("#error", "This page is for administrators only. Sign in with an admin account to use it.");
+      return;
+    }
+    try {
+      ({ events } = await call("/api/events"));
+    } catch (err) { showError("#error", err); return; }
+    $("#admin-body").hidden = false;
+    $("#chart-legend").replaceChildren(...SERIES.map((s) =>
+      h("span", { class: "legend-item" }, h("span", { class: "legend-swatch", style: `background:${s.color}` }), s.label)));
+    if (!events.length) { showError("#error", "No events yet."); return; }
+    const sel = $("#event-select");
+    sel.replaceChildren(...events.map((e) => h("option", { value: e.id }, e.name)));
+    const wanted = new URLSearchParams(location.search).get("event");
+    sel.value = events.some((e) => String(e.id) === wanted) ? wanted : events[0].id;
+    sel.addEventListener("change", () => select(sel.value));
+    select(sel.value);
+
+    $("#mode").addEventListener("change", async (ev) => {
+      const mode = ev.target.value;
+      savingMode = true;
+      showError("#settings-error", null);
+      try {
+        await patchQueue({ mode });
+        flash($("#settings-msg"), `Waiting room mode is now “${mode}”.`);
+      } catch (err) {
+        showError("#settings-error", err);
+        const event = events.find((e) => String(e.id) === String(current));
+        setModeRadio(event.queue.mode);
+      } finally { savingMode = false; }
+    });
+    $("#capacity").addEventListener("input", () => { $("#capacity").dataset.dirty = "1"; });
+    $("#settings").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      showError("#settings-error", null);
+      const capacity = Number($("#capacity").value), sessionSeconds = Number($("#session").value);
+      if (!Number.isInteger(capacity) || capacity < 1 || !Number.isInteger(sessionSeconds) || sessionSeconds < 1) {
+        showError("#settings-error", "Capacity and session length must be whole numbers of at least 1.");
+        return;
+      }
+      try {
+        await patchQueue({ capacity, sessionSeconds });
+        delete $("#capacity").dataset.dirty;
+        flash($("#settings-msg"), "Settings saved.");
+      } catch (err) { showError("#settings-error", err); }
+    });
+    $("#announce").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      showError("#announce-error", null);
+      const message = $("#announce-text").value.trim();
+      if (!message) { showError("#announce-error", "Write a message first."); return; }
+      try {
+        await call(`/api/admin/events/${encodeURIComponent(current)}/announce`, { method: "POST", body: { message } });
+        $("#announce-text").value = "";
+        flash($("#announce-msg"), "Announcement sent.");
+      } catch (err) { showError("#announce-error", err); }
+    });
+    // Without a live socket, poll the stats so the dashboard keeps moving.
+    setInterval(() => {
+      if (current && getSocket().state !== "open") {
+        call(`/api/admin/events/${encodeURIComponent(current)}/stats`).then(onStats).catch(() => {});
+      }
+    }, 2000);
+    setInterval(drawChart, 5000);
+    window.addEventListener("resize", drawChart);
+  }
+
+  document.addEventListener("DOMContentLoaded", main);
+})();

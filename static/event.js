@@ -1,0 +1,157 @@
+/* The event page: live availability per ticket type and the buy flow. */
+(function () {
+  "use strict";
+  const { $, h, call, session, getSocket, showError, showAnnouncement, fmtMoney, fmtDate } = App;
+  const eventId = App.eventIdFromPath();
+  let event = null;
+  let panel = null;
+
+  /** Availability from a snapshot or push, in whichever shape it comes: {id: n}, [{id, available}], or an event. */
+  function availabilityFrom(data) {
+    if (!data) return {};
+    if (Array.isArray(data)) return Object.fromEntries(data.map((t) => [String(t.id), t.available]));
+    if (data.event) return availabilityFrom(data.event.ticketTypes);
+    for (const key of ["ticketTypes", "availability", "tickets"]) {
+      if (data[key]) return availabilityFrom(data[key]);
+    }
+    const out = {};
+    for (const [k, v] of Object.entries(data)) if (typeof v === "number" && k !== "seq") out[k] = v;
+    return out;
+  }
+
+  function applyAvailability(map) {
+    for (const [id, available] of Object.entries(map)) {
+      const tt = event.ticketTypes.find((t) => String(t.id) === id);
+      if (!tt) continue;
+      tt.available = available;
+      const row = document.querySelector(`[data-ticket-type="${CSS.escape(id)}"]`);
+      if (!row) continue;
+      const el = row.querySelector(".available");
+      el.textContent = available > 0 ? `${available} left` : "Sold out";
+      el.dataset.count = available;
+      row.classList.toggle("sold-out", available <= 0);
+      const qty = row.querySelector("input");
+      if (qty) {
+        qty.max = Math.max(0, Math.min(available, tt.maxPerOrder));
+        qty.disabled = available <= 0;
+      }
+      el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash");
+    }
+  }
+
+  function renderHead() {
+    document.title = `${event.name} · ticketd`;
+    const badges = [];
+    if (event.queue && event.queue.active) badges.push(h("span", { class: "badge badge-warn" }, "Waiting room active"));
+    $("#event-head").replaceChildren(
+      h("p", { class: "eyebrow" }, `${event.venue} · `, h("time", { datetime: event.startsAt }, fmtDate(event.startsAt))),
+      h("h1", {}, event.name), ...badges);
+    $("#event-head").setAttribute("aria-busy", "false");
+  }
+
+  function renderTypes() {
+    const list = $("#ticket-types");
+    list.replaceChildren(...event.ticketTypes.map((tt) => {
+      const id = String(tt.id);
+      const inputId = `qty-${id}`;
+      const seated = tt.seated || (event.hasSeats && isSeatedType(tt));
+      return h("li", { class: "ticket-type", dataset: { ticketType: id } },
+        h("div", { class: "tt-info" },
+          h("span", { class: "tt-name", id: `name-${id}` }, tt.name),
+          h("span", { class: "tt-price" }, fmtMoney(tt.price)),
+          h("span", { class: "available", "aria-live": "polite", dataset: { count: tt.available } },
+            tt.available > 0 ? `${tt.available} left` : "Sold out")),
+        seated
+          ? h("a", { class: "btn btn-small", href: `/events/${encodeURIComponent(event.id)}/seats` }, "Pick seats")
+          : h("div", { class: "qty" },
+              h("label", { for: inputId }, `Quantity`, h("span", { class: "sr-only" }, ` of ${tt.name}`)),
+              h("input", { id: inputId, type: "number", inputmode: "numeric", min: 0, value: 0,
+                max: Math.min(tt.available, tt.maxPerOrder), disabled: tt.available <= 0,
+                "aria-describedby": `name-${id}` })));
+    }));
+    const seatsLink = $("#seats-link");
+    if (event.hasSeats) {
+      seatsLink.hidden = false;
+      seatsLink.href = `/events/${encodeURIComponent(event.id)}/seats`;
+    }
+  }
+
+  let seatedTypeIds = null;
+  function isSeatedType(tt) { return seatedTypeIds ? seatedTypeIds.has(String(tt.id)) : false; }
+
+  function typeName(id) {
+    const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
+    return tt ? tt.name : "Tickets";
+  }
+
+  async function onHold(ev) {
+    ev.preventDefault();
+    if (!session.token) { location.href = App.loginUrl(); return; }
+    const items = [];
+    for (const input of document.querySelectorAll("#ticket-types input")) {
+      const quantity = Number(input.value);
+      if (!Number.isInteger(quantity) || quantity < 0) {
+        showError("#buy-error", "Quantities must be whole numbers."); input.focus(); return;
+      }
+      if (quantity > 0) items.push({ ticketTypeId: input.closest("[data-ticket-type]").dataset.ticketType, quantity });
+    }
+    if (!items.length) { showError("#buy-error", "Choose how many tickets you want first."); return; }
+    const button = $("#hold");
+    button.disabled = true;
+    try {
+      const r = await panel.hold({ items }, "#buy-error");
+      if (r) document.querySelectorAll("#ticket-types input").forEach((i) => { i.value = 0; });
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function onEventUpdated(data) {
+    const updated = data.event || data;
+    if (updated.ticketTypes) applyAvailability(availabilityFrom(updated.ticketTypes));
+    Object.assign(event, { ...updated, ticketTypes: event.ticketTypes });
+    renderHead();
+    if (event.queue && event.queue.active) await Shop.gate(event, null).catch((err) => showError("#error", err));
+  }
+
+  async function main() {
+    try {
+      ({ event } = await call(`/api/events/${encodeURIComponent(eventId)}`));
+    } catch (err) {
+      $("#event-head").replaceChildren(h("h1", {}, err.status === 404 ? "Event not found" : "Could not load the event"));
+      showError("#error", err);
+      $("#buy-form").closest("section").hidden = true;
+      return;
+    }
+    if (event.hasSeats) {
+      try {
+        const { seats } = await call(`/api/events/${encodeURIComponent(eventId)}/seats`);
+        seatedTypeIds = new Set(seats.map((s) => String(s.ticketTypeId)));
+      } catch (_) { seatedTypeIds = new Set(); }
+    }
+    renderHead();
+    renderTypes();
+    panel = new Shop.ReservationPanel($("#reservation"), { event, describe: (r) =>
+      (r.items || []).map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
+        .concat(r.seatIds && r.seatIds.length ? [`${r.seatIds.length} seat(s)`] : []) });
+    $("#buy-form").addEventListener("submit", onHold);
+    if (!session.token) $("#hold").textContent = "Sign in to buy";
+
+    try {
+      if ((await Shop.gate(event, null)) === false) return;
+    } catch (err) { showError("#error", err); }
+
+    getSocket().join(`event:${eventId}`, {
+      snapshot: (data) => {
+        applyAvailability(availabilityFrom(data));
+        if (data.queue) onEventUpdated({ queue: data.queue });
+      },
+      "tickets-batch-updated": (data) => applyAvailability(availabilityFrom(data)),
+      "event-updated": onEventUpdated,
+      announcement: showAnnouncement,
+    }).catch((err) => showError("#error", `Live updates are unavailable: ${err.message}`));
+    panel.restore((r) => (r.items || []).length > 0);
+  }
+
+  document.addEventListener("DOMContentLoaded", main);
+})();
