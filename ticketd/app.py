@@ -18,6 +18,7 @@ from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
 from .realtime import Realtime
 from .waitingroom import WaitingRoom
+from . import api_admin, api_queue
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,17 @@ async def expiry_ctx(app: web.Application):
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def waitingroom_ctx(app: web.Application):
+    """The waiting room once Redis and PostgreSQL exist; its admission task in every instance."""
+    room = app[keys.waiting_room]
+    room.attach(app[keys.redis], app[keys.db], app[keys.realtime])
+    room.register_rooms()
+    task = asyncio.create_task(room.run_admissions(), name="queue-admission")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def instance_name(config: Config) -> str:
     return config.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -68,9 +80,12 @@ def create_app(config: Config) -> web.Application:
     app[keys.config] = config
     app[keys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
     app[keys.realtime] = Realtime()
-    app[keys.waiting_room] = WaitingRoom()
+    app[keys.waiting_room] = WaitingRoom(config)
     app.cleanup_ctx.extend([postgres_ctx, redis_ctx, expiry_ctx])
+    app.cleanup_ctx.append(waitingroom_ctx)
     for area in (api_health, api_auth, api_events, api_reservations, metrics):
+        app.router.add_routes(area.routes)
+    for area in (api_queue, api_admin):
         app.router.add_routes(area.routes)
     app.router.add_routes(pages.routes)  # browser pages and /static/
     _setup_cors(app, config)
