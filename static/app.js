@@ -71,7 +71,7 @@
           } }, "Sign out"))
       : h("a", { href: loginUrl(), class: "btn btn-small" }, "Sign in");
     header.replaceChildren(
-      h("a", { href: "/", class: "brand", "aria-label": "ticketd home" }, h("span", { class: "logo", "aria-hidden": "true" }, "🎟"), "ticketd"),
+      h("a", { href: "/", class: "brand", "aria-label": "ticketd home" }, h("img", { class: "logo", src: "/static/favicon.svg", alt: "", width: 28, height: 28 }), "ticketd"),
       h("nav", { "aria-label": "Main" }, links),
       h("span", { id: "conn", class: "conn", role: "status", "aria-live": "polite", hidden: true }),
       account);
@@ -115,7 +115,7 @@
     if (!box) return;
     const when = data.at ? new Date(data.at) : new Date();
     const item = h("div", { class: "announcement", role: "alert" },
-      h("span", { class: "announcement-icon", "aria-hidden": "true" }, "📣"),
+      h("span", { class: "announcement-icon", "aria-hidden": "true" }, "!"),
       h("div", {}, h("strong", {}, "Announcement "), h("time", { datetime: when.toISOString() }, fmtTime(when)),
         h("p", { class: "announcement-text" }, data.message)),
       h("button", { type: "button", class: "btn btn-link", "aria-label": "Dismiss announcement",

@@ -114,6 +114,12 @@
     if (event.queue && event.queue.active) await Shop.gate(event, null).catch((err) => showError("#error", err));
   }
 
+  /** Our own hold/confirm/cancel changed the stock: show it at once, push or no push. */
+  function refresh() {
+    call(`/api/events/${encodeURIComponent(eventId)}`)
+      .then(({ event: fresh }) => applyAvailability(availabilityFrom(fresh.ticketTypes))).catch(() => {});
+  }
+
   async function main() {
     try {
       ({ event } = await call(`/api/events/${encodeURIComponent(eventId)}`));
@@ -131,7 +137,7 @@
     }
     renderHead();
     renderTypes();
-    panel = new Shop.ReservationPanel($("#reservation"), { event, describe: (r) =>
+    panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, describe: (r) =>
       (r.items || []).map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
         .concat(r.seatIds && r.seatIds.length ? [`${r.seatIds.length} seat(s)`] : []) });
     $("#buy-form").addEventListener("submit", onHold);

@@ -36,7 +36,7 @@
     if (!box || !admission.expiresAt) return;
     const left = h("strong", { id: "admission-left" }, "");
     box.replaceChildren(
-      h("span", { class: "admission-icon", "aria-hidden": "true" }, "✅"),
+      h("span", { class: "admission-icon", "aria-hidden": "true" }, "✓"),
       h("p", {}, "It's your turn! Your shopping session ends in ", left, "."),
       h("button", { type: "button", class: "btn btn-small", id: "leave-session", onclick: async () => {
         try {
@@ -118,7 +118,7 @@
         confirm.focus();
       } else {
         const text = {
-          confirmed: ["🎉 You're going!", "Your purchase is confirmed."],
+          confirmed: ["You're going!", "Your purchase is confirmed."],
           cancelled: ["Reservation cancelled", "The tickets went back on sale."],
           expired: ["Your hold expired", "The tickets were released. You can try again."],
         }[r.status] || [r.status, ""];
