@@ -1,9 +1,11 @@
 """Admin routes: live stats of an event (and announcements)."""
 
+import datetime
+
 from aiohttp import web
 
-from . import keys
-from .http import int_id, json_response, require_admin
+from . import db, errors, keys, schemas
+from .http import int_id, json_response, parse_body, require_admin
 
 routes = web.RouteTableDef()
 
@@ -27,3 +29,30 @@ async def event_stats(request: web.Request) -> web.Response:
     require_admin(request)
     event_id = str(int_id(request.match_info["eventId"], "event"))
     return json_response(await request.app[keys.waiting_room].stats(event_id))
+
+
+@routes.post("/api/admin/events/{eventId}/announce")
+async def announce(request: web.Request) -> web.Response:
+    """Push an announcement to everyone watching the event (admins).
+    ---
+    summary: Announce
+    tags: [admin]
+    security: [{bearer: []}]
+    parameters: [{$ref: "#/components/parameters/eventId"}]
+    requestBody: {content: {application/json: {schema: AnnounceRequest}}}
+    responses:
+      202: {description: "Accepted: `announcement` {message, at} goes to the room event:{eventId}"}
+      400: {$ref: "#/components/responses/ValidationError"}
+      401: {$ref: "#/components/responses/Unauthorized"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+    """
+    require_admin(request)
+    event_id = int_id(request.match_info["eventId"], "event")
+    body = await parse_body(request, schemas.AnnounceRequest())
+    app = request.app
+    if await db.fetch_one(app[keys.db], "SELECT 1 AS one FROM events WHERE id = %s", (event_id,)) is None:
+        raise errors.NotFound("No such event")
+    await app[keys.realtime].publish(f"event:{event_id}", "announcement", {
+        "message": body["message"], "at": datetime.datetime.now(datetime.timezone.utc)})
+    return json_response({"ok": True}, status=202)

@@ -16,9 +16,10 @@ from .auth import TokenSigner
 from . import pages
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
-from .realtime import Realtime
+from .realtime import Realtime, close_sockets, realtime_ctx
 from .waitingroom import WaitingRoom
 from . import api_admin, api_queue
+from . import ws
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,12 @@ def create_app(config: Config) -> web.Application:
     app[keys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
     app[keys.realtime] = Realtime()
     app[keys.waiting_room] = WaitingRoom(config)
-    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, expiry_ctx])
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, realtime_ctx, expiry_ctx])
+    app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
     app.cleanup_ctx.append(waitingroom_ctx)
     for area in (api_health, api_auth, api_events, api_reservations, metrics):
         app.router.add_routes(area.routes)
-    for area in (api_queue, api_admin):
+    for area in (api_queue, api_admin, ws):
         app.router.add_routes(area.routes)
     app.router.add_routes(pages.routes)  # browser pages and /static/
     _setup_cors(app, config)
