@@ -150,7 +150,9 @@
     getSocket().join(`event:${eventId}`, {
       snapshot: (data) => {
         applyAvailability(availabilityFrom(data));
-        if (data.queue) onEventUpdated({ queue: data.queue });
+        $("#ticket-types").dataset.live = "true";
+        const queue = data.queue || (data.event && data.event.queue);
+        if (queue) onEventUpdated({ queue });
       },
       "tickets-batch-updated": (data) => applyAvailability(availabilityFrom(data)),
       "event-updated": onEventUpdated,

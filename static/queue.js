@@ -81,16 +81,16 @@
       snapshot: render,
       "queue-update": render,
       "queue-admitted": admitted,
-    }).catch((err) => showError("#error", `Live updates are unavailable (${err.message}); checking every few seconds instead.`));
+    }, { resyncOnGap: false })   // each push is the shopper's whole state, and skipped pushes leave gaps.catch((err) => showError("#error", `Live updates are unavailable (${err.message}); checking every few seconds instead.`));
     sock.join(`event:${eventId}`, { announcement: showAnnouncement }).catch(() => {});
 
     // A status poll keeps the place and catches the admission even when the socket is down.
+    let lastPoll = Date.now();
     setInterval(() => {
       if (leaving) return;
       const fast = sock.state !== "open";
       if (fast || Date.now() - lastPoll > 20000) poll();
     }, 3000);
-    let lastPoll = Date.now();
     function poll() {
       lastPoll = Date.now();
       call(`/api/queue/status/${encodeURIComponent(eventId)}`).then(render).catch(() => {});

@@ -156,7 +156,7 @@
 
     const sock = getSocket();
     sock.join(`seats:${eventId}`, {
-      snapshot: applyStatuses,
+      snapshot: (data) => { applyStatuses(data); $("#seat-map").dataset.live = "true"; },
       "seats-updated": applyStatuses,
     }).catch((err) => showError("#error", `Live updates are unavailable: ${err.message}`));
     sock.join(`event:${eventId}`, {
