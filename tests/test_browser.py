@@ -9,7 +9,6 @@ Set TICKETD_SCREENSHOTS=1 to also (re)take the documentation screenshots in docs
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, USER_PASSWORD
+from conftest import USER_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -101,23 +100,6 @@ class Rest:
         return self.call("POST", "/api/events", admin, body, expect=201)["event"]
 
 
-def _create_admin(database_url: str) -> str:
-    from ticketd import auth, db
-
-    email = f"browser-admin{next(_names)}-{os.getpid()}@example.com"
-
-    async def create():
-        pool = await db.create_pool(database_url, maxsize=1)
-        try:
-            await auth.create_admin(pool, email, ADMIN_PASSWORD, "Ada Admin")
-        finally:
-            pool.close()
-            await pool.wait_closed()
-
-    asyncio.run(create())
-    return email
-
-
 @pytest.fixture
 def server(ticketd_processes):
     return ticketd_processes(1, TICKETD_ADMISSION_INTERVAL="0.2", TICKETD_EXPIRY_INTERVAL="0.2",
@@ -131,8 +113,14 @@ def rest(server) -> Rest:
 
 @pytest.fixture
 def admin(rest, database_url) -> dict:
-    email = _create_admin(database_url)
-    return rest.call("POST", "/api/auth/login", body={"email": email, "password": ADMIN_PASSWORD}, expect=200)
+    """An admin: registered like anyone, promoted in the database, signed in again."""
+    import psycopg2
+
+    email = rest.register("Ada")["user"]["email"]
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE users SET role = 'admin' WHERE email = %s", (email,))
+    conn.close()
+    return rest.call("POST", "/api/auth/login", body={"email": email, "password": USER_PASSWORD}, expect=200)
 
 
 @pytest.fixture
@@ -174,6 +162,7 @@ def open_page(browser, server, request):
 
 def expect():
     from playwright.sync_api import expect as _expect
+    _expect.set_options(timeout=SLOW)
     return _expect
 
 
@@ -308,7 +297,7 @@ def test_admin_switches_queue_on_and_shopper_is_sent_to_the_waiting_room(open_pa
 
     boss = open_page(admin)
     boss.goto(f"/admin?event={event['id']}")
-    expect_(boss.get_by_label("Event")).to_have_value(event["id"])
+    expect_(boss.get_by_label("Event", exact=True)).to_have_value(event["id"])
     expect_(boss.locator("#s-connections")).to_have_text(re.compile(r"^[1-9]\d*$"))
 
     # Announcements reach the shopper's page.
