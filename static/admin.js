@@ -59,10 +59,12 @@
     }
   }
 
+  /** A round maximum whose quarters are round too (4 grid steps of 1, 2 or 5 × 10^n). */
   function niceMax(v) {
-    const p = 10 ** Math.floor(Math.log10(v));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return Math.max(4, m * p);
-    return v;
+    const raw = Math.max(1, v / 4);
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+    return step * 4;
   }
 
   // ------------------------------------------------------------ stats

@@ -138,7 +138,8 @@
     renderHead();
     renderTypes();
     panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, describe: (r) =>
-      (r.items || []).map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
+      (r.items || []).filter((i) => !(r.seatIds && r.seatIds.length && seatedTypeIds && seatedTypeIds.has(String(i.ticketTypeId))))
+        .map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
         .concat(r.seatIds && r.seatIds.length ? [`${r.seatIds.length} seat(s)`] : []) });
     $("#buy-form").addEventListener("submit", onHold);
     if (!session.token) $("#hold").textContent = "Sign in to buy";

@@ -329,15 +329,14 @@ def test_docs_screenshots(open_page, rest, admin):
     """The four pages with some activity, saved as docs/*.png for the README."""
     expect_ = expect()
     event = rest.create_event(admin["token"], quantity=500, seats=(6, 12), name="Aurora Live — Opening Night",
-                              queue={"mode": "auto", "capacity": 2, "sessionSeconds": 600})
+                              queue={"mode": "off", "capacity": 1, "sessionSeconds": 600})
     eid = event["id"]
     tt = {t["name"]: t["id"] for t in event["ticketTypes"]}
     seats = rest.call("GET", f"/api/events/{eid}/seats", expect=200)["seats"]
 
     # Some activity by others: sold and held seats, sold tickets.
-    buyers = [rest.register(f"Buyer{i}") for i in range(2)]
+    buyers = [rest.register(f"Buyer{i}") for i in range(3)]
     for i, buyer in enumerate(buyers):
-        rest.call("POST", f"/api/queue/check/{eid}", buyer["token"], expect=200)
         picked = [s["id"] for s in seats[14 + i * 9: 18 + i * 9]]
         res = rest.call("POST", "/api/reservations", buyer["token"],
                         {"eventId": eid, "seatIds": picked, "items": [{"ticketTypeId": tt["General Admission"],
@@ -345,19 +344,27 @@ def test_docs_screenshots(open_page, rest, admin):
         if i == 0:
             rest.call("POST", f"/api/reservations/{res['reservation']['id']}/confirm", buyer["token"], expect=200)
 
+    # Now the waiting room in auto mode, its one place taken by the second buyer.
+    rest.call("PATCH", f"/api/events/{eid}", admin["token"], {"queue": {"mode": "auto"}}, expect=200)
+    assert rest.call("POST", f"/api/queue/check/{eid}", buyers[1]["token"], expect=200)["status"] == "admitted"
+
     # The admin dashboard with a few seconds of history.
-    boss = open_page(admin, viewport=(1280, 1000))
+    boss = open_page(admin, viewport=(1280, 1320))
     boss.goto(f"/admin?event={eid}")
     expect_(boss.locator("#s-connections")).to_have_text(re.compile(r"^\d+$"))
 
-    # Capacity 2 is in use: the next shoppers wait.
-    waiting = [open_page(rest.register(f"Fan{i}"), viewport=(900, 900)) for i in range(3)]
-    for page in waiting:
+    # Capacity 1 is in use (the second buyer): the next shoppers wait; one gives up,
+    # so the last one has moved up from 4 to 3.
+    fans = [rest.register(f"Fan{i}") for i in range(4)]
+    waiting = [open_page(fan, viewport=(900, 760)) for fan in fans]
+    for i, page in enumerate(waiting):
         page.goto(f"/events/{eid}")
         expect_(page).to_have_url(re.compile(r"/queue$"))
-        expect_(page.locator("#position")).to_have_text(re.compile(r"^\d+$"))
+        expect_(page.locator("#position")).to_have_text(str(i + 1))
+    rest.call("POST", f"/api/queue/leave/{eid}", fans[0]["token"], expect=204)
+    expect_(waiting[-1].locator("#position")).to_have_text("3")
     expect_(waiting[-1].locator("#queue-conn")).to_have_text("Live")
-    waiting[-1].screenshot(path=str(DOCS / "waiting-room.png"))
+    waiting[-1].screenshot(path=str(DOCS / "waiting-room.png"), animations="disabled")
 
     # The event page of the first buyer, mid-purchase, with an announcement.
     shopper = open_page(buyers[1], viewport=(1200, 820))
@@ -367,14 +374,16 @@ def test_docs_screenshots(open_page, rest, admin):
         "Extra tickets released for the standing area — good luck!")
     boss.get_by_role("button", name="Send announcement").click()
     expect_(shopper.locator(".announcement-text")).to_be_visible()
-    shopper.screenshot(path=str(DOCS / "event-page.png"))
+    shopper.screenshot(path=str(DOCS / "event-page.png"), animations="disabled")
 
     seat_page = open_page(buyers[1], viewport=(1200, 900))
     seat_page.goto(f"/events/{eid}/seats")
     expect_(seat_page.locator("#seat-map[data-live=true]")).to_be_visible()
     for s in seats[40:43]:
         seat_page.locator(f'[data-seat-id="{s["id"]}"]').click()
-    seat_page.screenshot(path=str(DOCS / "seat-map.png"), full_page=True)
+    seat_page.mouse.move(0, 0)
+    seat_page.evaluate("document.activeElement && document.activeElement.blur()")
+    seat_page.screenshot(path=str(DOCS / "seat-map.png"), animations="disabled")
 
     boss.wait_for_timeout(15_000)   # let the chart gather some points (documentation only)
-    boss.screenshot(path=str(DOCS / "admin-dashboard.png"), full_page=True)
+    boss.screenshot(path=str(DOCS / "admin-dashboard.png"), animations="disabled")
