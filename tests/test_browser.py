@@ -387,3 +387,23 @@ def test_docs_screenshots(open_page, rest, admin):
 
     boss.wait_for_timeout(15_000)   # let the chart gather some points (documentation only)
     boss.screenshot(path=str(DOCS / "admin-dashboard.png"), animations="disabled")
+
+
+def test_page_reconnects_and_rejoins_after_a_server_restart(open_page, rest, admin, server):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], quantity=10)
+    ga = event["ticketTypes"][0]["id"]
+    page = open_page(rest.register("Steady"))
+    page.goto(f"/events/{event['id']}")
+    expect_(page.locator("#conn")).to_have_text("Live")
+
+    server.stop()     # shutdown closes the socket (1001): the client backs off and retries
+    expect_(page.locator("#conn")).to_have_text("Reconnecting…")
+    server.start()
+    expect_(page.locator("#conn")).to_have_text("Live", timeout=20_000)
+
+    # The room was joined again: a purchase elsewhere shows up live.
+    buyer = rest.register("Buyer")
+    rest.call("POST", "/api/reservations", buyer["token"],
+              {"eventId": event["id"], "items": [{"ticketTypeId": ga, "quantity": 4}]}, expect=201)
+    expect_(page.locator(f'[data-ticket-type="{ga}"] .available')).to_have_text("6 left")
