@@ -27,6 +27,7 @@
       const row = document.querySelector(`[data-ticket-type="${CSS.escape(id)}"]`);
       if (!row) continue;
       const el = row.querySelector(".available");
+      const changed = el.dataset.count !== String(available);
       el.textContent = available > 0 ? `${available} left` : "Sold out";
       el.dataset.count = available;
       row.classList.toggle("sold-out", available <= 0);
@@ -35,7 +36,7 @@
         qty.max = Math.max(0, Math.min(available, tt.maxPerOrder));
         qty.disabled = available <= 0;
       }
-      el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash");
+      if (changed) { el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash"); }
     }
   }
 
