@@ -36,8 +36,12 @@ async def postgres_ctx(app: web.Application):
 
 async def redis_ctx(app: web.Application):
     # Short timeouts: a dead Redis must turn into a quick 503, not a hung request.
-    client = aioredis.from_url(app[keys.config].redis_url, socket_connect_timeout=2,
-                               socket_timeout=5, health_check_interval=15)
+    # A bounded pool that waits for a free connection: redis-py's default pool raises
+    # MaxConnectionsError past 100 concurrent commands, which a burst of arrivals reaches.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        app[keys.config].redis_url, max_connections=256, timeout=5,
+        socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+    client = aioredis.Redis.from_pool(pool)
     app[keys.redis] = client
     yield
     await client.aclose()
