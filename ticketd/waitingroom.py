@@ -538,9 +538,9 @@ class WaitingRoom:
             if admitted:
                 metrics.ADMISSIONS.labels(event=event_id).inc(len(admitted))
         self.last_tick_seconds = time.perf_counter() - started
+        await self._heartbeat()
         for decision in decided:
             await self._after_decision(decision)
-        await self._heartbeat()
         return decided
 
     async def _after_decision(self, d: dict) -> None:
