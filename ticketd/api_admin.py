@@ -17,14 +17,14 @@ async def event_stats(request: web.Request) -> web.Response:
     summary: Event stats
     tags: [admin]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       200: {description: "Connections, active shoppers, queue length, admissions in the last minute,
             queue state and live instances", content: {application/json: {schema: Stats}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
-      404: {$ref: "#/components/responses/NotFound"}
-      503: {$ref: "#/components/responses/Unavailable"}
+      401: Unauthorized
+      403: Forbidden
+      404: NotFound
+      503: Unavailable
     """
     require_admin(request)
     event_id = str(int_id(request.match_info["eventId"], "event"))
@@ -38,14 +38,14 @@ async def announce(request: web.Request) -> web.Response:
     summary: Announce
     tags: [admin]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     requestBody: {content: {application/json: {schema: AnnounceRequest}}}
     responses:
       202: {description: "Accepted: `announcement` {message, at} goes to the room event:{eventId}"}
-      400: {$ref: "#/components/responses/ValidationError"}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
-      404: {$ref: "#/components/responses/NotFound"}
+      400: ValidationError
+      401: Unauthorized
+      403: Forbidden
+      404: NotFound
     """
     require_admin(request)
     event_id = int_id(request.match_info["eventId"], "event")

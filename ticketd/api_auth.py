@@ -22,8 +22,8 @@ async def register(request: web.Request) -> web.Response:
     requestBody: {content: {application/json: {schema: RegisterRequest}}}
     responses:
       201: {description: Registered, content: {application/json: {schema: TokenResponse}}}
-      400: {$ref: "#/components/responses/ValidationError"}
-      409: {$ref: "#/components/responses/Conflict"}
+      400: ValidationError
+      409: Conflict
     """
     body = await parse_body(request, schemas.RegisterRequest())
     user = await auth.register(request.app[keys.db], body["email"], body["password"], body["name"])
@@ -39,8 +39,8 @@ async def login(request: web.Request) -> web.Response:
     requestBody: {content: {application/json: {schema: LoginRequest}}}
     responses:
       200: {description: Logged in, content: {application/json: {schema: TokenResponse}}}
-      400: {$ref: "#/components/responses/ValidationError"}
-      401: {$ref: "#/components/responses/Unauthorized"}
+      400: ValidationError
+      401: Unauthorized
     """
     body = await parse_body(request, schemas.LoginRequest())
     user = await auth.login(request.app[keys.db], body["email"], body["password"])
@@ -56,7 +56,7 @@ async def me(request: web.Request) -> web.Response:
     security: [{bearer: []}]
     responses:
       200: {description: The user, content: {application/json: {schema: MeResponse}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
+      401: Unauthorized
     """
     who = require_user(request)
     return json_response({"user": await auth.get_user(request.app[keys.db], who.user_id)})

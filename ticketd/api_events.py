@@ -35,10 +35,10 @@ async def get_event(request: web.Request) -> web.Response:
     ---
     summary: Get event
     tags: [events]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       200: {description: The event, content: {application/json: {schema: EventResponse}}}
-      404: {$ref: "#/components/responses/NotFound"}
+      404: NotFound
     """
     event_id = int_id(request.match_info["eventId"], "event")
     return json_response({"event": await load_event(request.app, event_id)})
@@ -54,9 +54,9 @@ async def create_event(request: web.Request) -> web.Response:
     requestBody: {content: {application/json: {schema: CreateEventRequest}}}
     responses:
       201: {description: Created, content: {application/json: {schema: EventResponse}}}
-      400: {$ref: "#/components/responses/ValidationError"}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
+      400: ValidationError
+      401: Unauthorized
+      403: Forbidden
     """
     require_admin(request)
     body = await parse_body(request, schemas.CreateEventRequest())
@@ -72,14 +72,14 @@ async def update_event(request: web.Request) -> web.Response:
     summary: Update event
     tags: [events]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     requestBody: {content: {application/json: {schema: UpdateEventRequest}}}
     responses:
       200: {description: Updated, content: {application/json: {schema: EventResponse}}}
-      400: {$ref: "#/components/responses/ValidationError"}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
-      404: {$ref: "#/components/responses/NotFound"}
+      400: ValidationError
+      401: Unauthorized
+      403: Forbidden
+      404: NotFound
     """
     require_admin(request)
     event_id = int_id(request.match_info["eventId"], "event")
@@ -98,10 +98,10 @@ async def list_seats(request: web.Request) -> web.Response:
     ---
     summary: List seats
     tags: [events]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       200: {description: Seats, content: {application/json: {schema: SeatListResponse}}}
-      404: {$ref: "#/components/responses/NotFound"}
+      404: NotFound
     """
     event_id = int_id(request.match_info["eventId"], "event")
     return json_response({"seats": await events.list_seats(request.app[keys.db], event_id)})

@@ -19,13 +19,13 @@ async def check(request: web.Request) -> web.Response:
     summary: Check in to the waiting room
     tags: [queue]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       200: {description: "`admitted` with `expiresAt`, or `queued` with position and ETA",
             content: {application/json: {schema: QueueStatus}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      404: {$ref: "#/components/responses/NotFound"}
-      503: {$ref: "#/components/responses/Unavailable"}
+      401: Unauthorized
+      404: NotFound
+      503: Unavailable
     """
     who = require_user(request)
     room = request.app[keys.waiting_room]
@@ -39,12 +39,12 @@ async def status(request: web.Request) -> web.Response:
     summary: Waiting room status
     tags: [queue]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       200: {description: "`admitted`, `queued` or `none`", content: {application/json: {schema: QueueStatus}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      404: {$ref: "#/components/responses/NotFound"}
-      503: {$ref: "#/components/responses/Unavailable"}
+      401: Unauthorized
+      404: NotFound
+      503: Unavailable
     """
     who = require_user(request)
     room = request.app[keys.waiting_room]
@@ -58,12 +58,12 @@ async def leave(request: web.Request) -> web.Response:
     summary: Leave the waiting room
     tags: [queue]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/eventId"}]
+    parameters: [eventId]
     responses:
       204: {description: Left}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      404: {$ref: "#/components/responses/NotFound"}
-      503: {$ref: "#/components/responses/Unavailable"}
+      401: Unauthorized
+      404: NotFound
+      503: Unavailable
     """
     who = require_user(request)
     await request.app[keys.waiting_room].leave(_event_id(request), who.user_id)

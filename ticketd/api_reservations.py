@@ -25,11 +25,11 @@ async def create_reservation(request: web.Request) -> web.Response:
       201: {description: Held, content: {application/json: {schema: ReservationResponse}}}
       200: {description: Repeat of an earlier request with the same Idempotency-Key,
             content: {application/json: {schema: ReservationResponse}}}
-      400: {$ref: "#/components/responses/ValidationError"}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
-      404: {$ref: "#/components/responses/NotFound"}
-      409: {$ref: "#/components/responses/Conflict"}
+      400: ValidationError
+      401: Unauthorized
+      403: Forbidden
+      404: NotFound
+      409: Conflict
     """
     who = require_user(request)
     key = request.headers.get("Idempotency-Key")
@@ -59,7 +59,7 @@ async def list_reservations(request: web.Request) -> web.Response:
     security: [{bearer: []}]
     responses:
       200: {description: Reservations, content: {application/json: {schema: ReservationListResponse}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
+      401: Unauthorized
     """
     who = require_user(request)
     return json_response({"reservations": await inventory.list_reservations(request.app[keys.db], who.user_id)})
@@ -72,11 +72,11 @@ async def get_reservation(request: web.Request) -> web.Response:
     summary: Get reservation
     tags: [reservations]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/reservationId"}]
+    parameters: [reservationId]
     responses:
       200: {description: The reservation, content: {application/json: {schema: ReservationResponse}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      404: {$ref: "#/components/responses/NotFound"}
+      401: Unauthorized
+      404: NotFound
     """
     who = require_user(request)
     reservation = await inventory.get_reservation(request.app[keys.db], who.user_id,
@@ -91,13 +91,13 @@ async def confirm_reservation(request: web.Request) -> web.Response:
     summary: Confirm reservation
     tags: [reservations]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/reservationId"}]
+    parameters: [reservationId]
     responses:
       200: {description: Confirmed, content: {application/json: {schema: ReservationResponse}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      403: {$ref: "#/components/responses/Forbidden"}
-      404: {$ref: "#/components/responses/NotFound"}
-      409: {$ref: "#/components/responses/Conflict"}
+      401: Unauthorized
+      403: Forbidden
+      404: NotFound
+      409: Conflict
     """
     who = require_user(request)
     app = request.app
@@ -124,12 +124,12 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     summary: Cancel reservation
     tags: [reservations]
     security: [{bearer: []}]
-    parameters: [{$ref: "#/components/parameters/reservationId"}]
+    parameters: [reservationId]
     responses:
       200: {description: Cancelled, content: {application/json: {schema: ReservationResponse}}}
-      401: {$ref: "#/components/responses/Unauthorized"}
-      404: {$ref: "#/components/responses/NotFound"}
-      409: {$ref: "#/components/responses/Conflict"}
+      401: Unauthorized
+      404: NotFound
+      409: Conflict
     """
     who = require_user(request)
     app = request.app

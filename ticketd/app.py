@@ -11,7 +11,7 @@ import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import api_auth, api_events, api_health, api_reservations, db, inventory, keys, metrics
+from . import api_auth, api_events, api_health, api_reservations, background, db, inventory, keys, metrics
 from .auth import TokenSigner
 from . import pages
 from .config import Config
@@ -61,8 +61,7 @@ async def expiry_ctx(app: web.Application):
 
     task = asyncio.create_task(sweep_forever(), name="reservation-expiry")
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await background.stop(task)
 
 
 async def waitingroom_ctx(app: web.Application):
@@ -72,8 +71,7 @@ async def waitingroom_ctx(app: web.Application):
     room.register_rooms()
     task = asyncio.create_task(room.run_admissions(), name="queue-admission")
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await background.stop(task)
 
 
 def instance_name(config: Config) -> str:

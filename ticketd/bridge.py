@@ -17,6 +17,8 @@ import logging
 import time
 import urllib.parse
 
+from . import background
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "ticketd:room:"
@@ -151,8 +153,7 @@ class Bridge:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await background.stop(self._task)
         if self.proto and self.proto.transport:
             self.proto.transport.abort()
 

@@ -45,7 +45,10 @@ async def transaction(pool: aiopg.Pool) -> AsyncIterator[aiopg.Cursor]:
             try:
                 yield cur
             except BaseException:
-                await cur.execute("ROLLBACK")
+                # A cancelled query leaves the cursor closed; the rollback failing then
+                # must not hide the original error (least of all a cancellation).
+                with contextlib.suppress(Exception):
+                    await cur.execute("ROLLBACK")
                 raise
             else:
                 await cur.execute("COMMIT")

@@ -3,6 +3,7 @@ and who is calling."""
 
 from __future__ import annotations
 
+import decimal
 import logging
 
 import orjson
@@ -30,7 +31,13 @@ _HTTP_CODES = {
 
 def dumps(data) -> bytes:
     """JSON bytes with times as ISO-8601 UTC ("…Z")."""
-    return orjson.dumps(data, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(data, default=_jsonable, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+
+def _jsonable(value):
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> web.Response:

@@ -35,8 +35,9 @@ def build_spec(app: web.Application) -> dict:
                                         "The WebSocket protocol on /ws is described in CONTRACT.md."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in inspect.getmembers(schemas, inspect.isclass):
+        # Nested schemas register themselves when their parent does: skip those.
         if issubclass(schema, schemas.Schema) and schema.__module__ == schemas.__name__ \
-                and schema is not schemas.Strict:
+                and schema is not schemas.Strict and name not in spec.components.schemas:
             spec.components.schema(name, schema=schema)
     for name, response in RESPONSES.items():
         spec.components.response(name, response)

@@ -29,7 +29,7 @@ import logging
 import redis.exceptions
 from aiohttp import web
 
-from . import api_events, bridge, events, keys
+from . import api_events, background, bridge, events, keys
 from .http import dumps, int_id
 from .inventory import InventoryChange
 from .ws import Hub, RoomKind
@@ -77,10 +77,7 @@ class Realtime:
             log.warning("Redis bridge not up yet: starting in single-instance mode")
 
     async def stop(self) -> None:
-        tasks = list(self._flushers.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await background.stop(*self._flushers.values())
         if self.bridge:
             await self.bridge.stop()
 
