@@ -22,12 +22,12 @@ async def test_queue_room_pushes_own_position_and_admission(client, api, admin_t
     ws = await connect(client, f"/ws?token={behind}")
     snap = await ws.join(f"queue:{eid}")
     assert snap["status"] == "queued" and isinstance(snap["seq"], int)
-    start = snap["position"]
-    await leave(api, eid, holder)  # waiter goes in, behind moves up
+    await until(lambda: _is_admitted(api, eid, holder))
+    await leave(api, eid, holder)  # waiter goes in, behind moves up to the head
     while True:
         push = await ws.push("queue-update", room=f"queue:{eid}")
         assert push["seq"] > snap["seq"]
-        if push["data"]["position"] < start:
+        if push["data"]["position"] == 1:
             break
     assert push["data"]["status"] == "queued" and push["data"]["position"] == 1
     assert push["data"]["estimatedWaitSeconds"] > 0
@@ -36,6 +36,32 @@ async def test_queue_room_pushes_own_position_and_admission(client, api, admin_t
     assert admitted["data"]["expiresAt"].endswith("Z")
     assert (await status(api, eid, behind))["expiresAt"] == admitted["data"]["expiresAt"]
     await ws.close()
+
+
+async def test_queue_room_seq_has_no_gaps(client, api, admin_token):
+    """Every push of the room reaches every member (each its own data), so seq never skips."""
+    eid = (await api.create_event(admin_token, queue=queue_event(capacity=1)))["id"]
+    tokens = shopper_tokens(5)
+    for t in tokens:
+        await check(api, eid, t)
+    ws = await connect(client, f"/ws?token={tokens[-1]}")
+    snap = await ws.join(f"queue:{eid}")
+    seqs = []
+    for t in tokens[:-1]:  # each leaves once admitted; the last one moves up each time
+        await until(lambda: _is_admitted(api, eid, t))
+        await leave(api, eid, t)
+    while True:
+        msg = await ws.recv()
+        if msg.get("op") == "event" and msg["room"] == f"queue:{eid}":
+            seqs.append(msg["seq"])
+            if msg["event"] == "queue-admitted":
+                break
+    assert seqs == list(range(snap["seq"] + 1, snap["seq"] + 1 + len(seqs)))
+    await ws.close()
+
+
+async def _is_admitted(api, eid, token):
+    return (await status(api, eid, token))["status"] == "admitted"
 
 
 async def test_queue_room_is_for_the_signed_in_shopper(client, api, admin_token):

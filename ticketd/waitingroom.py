@@ -150,11 +150,13 @@ return redis.call('HGET', KEYS[2], 'active') or '0'
 """
 
 # The admission decision. ARGV: interval ms, abandon ms, quiet ms, max admissions per tick
-# in `off` mode, max abandoned users dropped per tick.
+# in `off` mode, max abandoned users dropped per tick, longest gap between queue pushes ms.
 # -> {'nosettings'}
 #  | {0, queueLength, active, queueActive}                          (tick already decided)
 #  | {1, queueLength, active, queueActive, switched, adm60, statsDue, expiresMs, dropped,
-#     user, user, ...}                                               (this call decided)
+#     publish, user, user, ...}                                      (this call decided)
+# publish: the waiting room changed (admissions, drops, length, rate) or the last queue
+# push is older than the longest gap (open sockets mark their users seen on each push).
 TICK_SCRIPT = _LUA_NOW + """
 local interval, abandon, quiet = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tickno = math.floor(now / interval)
@@ -203,7 +205,7 @@ local room = 0
 if mode == 'off' then room = math.min(qlen, tonumber(ARGV[4]))
 elseif qactive() == 1 then room = math.min(cap - active, qlen) end
 local exp = now + session * 1000
-local out = {1, 0, 0, 0, switched, 0, 0, exp, #stale}
+local out = {1, 0, 0, 0, switched, 0, 0, exp, #stale, 0}
 if room > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[3], room)
   for i = 1, #popped, 2 do
@@ -231,6 +233,13 @@ out[2] = redis.call('ZCARD', KEYS[3])
 out[3] = redis.call('ZCARD', KEYS[4])
 out[4] = qactive()
 out[6] = adm60
+local sig = out[2] .. ':' .. adm60
+local pub_at = tonumber(redis.call('HGET', KEYS[2], 'pubat') or '0')
+if #out > 10 or #stale > 0 or redis.call('HGET', KEYS[2], 'sig') ~= sig
+   or (out[2] > 0 and now - pub_at >= tonumber(ARGV[6])) then
+  redis.call('HSET', KEYS[2], 'sig', sig, 'pubat', now)
+  out[10] = 1
+end
 return out
 """
 
@@ -321,7 +330,7 @@ class WaitingRoom:
         self._scripts: dict[str, object] = {}
         self._active_cache: dict[str, tuple[bool, float]] = {}
         self._dirty: set[str] = set()
-        self._last_sent: dict[str, dict[str, tuple]] = {}
+        self._told_admitted: dict[str, set[str]] = {}
         self._reported_conns: set[str] = set()
         self._settings_refreshed = 0.0
         self._redis_warned = 0.0
@@ -513,8 +522,10 @@ class WaitingRoom:
             await self._refresh_settings()
         event_ids = sorted(_text(e) for e in await self.redis.smembers(EVENTS_KEY))
         pipe = self.redis.pipeline(transaction=False)
-        args = (max(1, int(self._interval * 1000)), int(self.config.queue_abandon_seconds * 1000),
-                int(self.config.queue_quiet_seconds * 1000), OFF_MODE_BATCH, DROP_BATCH)
+        abandon_ms = int(self.config.queue_abandon_seconds * 1000)
+        args = (max(1, int(self._interval * 1000)), abandon_ms,
+                int(self.config.queue_quiet_seconds * 1000), OFF_MODE_BATCH, DROP_BATCH,
+                max(int(self._interval * 1000), abandon_ms // 4))
         for event_id in event_ids:
             await self._run("tick", event_id, args, client=pipe)
         results = await pipe.execute() if event_ids else []
@@ -529,11 +540,12 @@ class WaitingRoom:
             metrics.ACTIVE_SHOPPERS.labels(event=event_id).set(active)
             if int(result[0]) != 1:
                 continue
-            admitted = [_text(u) for u in result[9:]]
+            admitted = [_text(u) for u in result[10:]]
             decision = {"eventId": event_id, "queueLength": qlen, "active": active,
                         "queueActive": qactive, "switched": bool(int(result[4])),
                         "admittedLastMinute": int(result[5]), "statsDue": bool(int(result[6])),
-                        "expiresMs": int(result[7]), "dropped": int(result[8]), "admitted": admitted}
+                        "expiresMs": int(result[7]), "dropped": int(result[8]),
+                        "publish": bool(int(result[9])), "admitted": admitted}
             decided.append(decision)
             if admitted:
                 metrics.ADMISSIONS.labels(event=event_id).inc(len(admitted))
@@ -550,9 +562,8 @@ class WaitingRoom:
         try:
             if d["switched"]:
                 await self._switched(event_id, d["queueActive"])
-            if d["admitted"] or d["queueLength"] or d["dropped"]:
-                await self.realtime.publish(f"queue:{event_id}", "tick", {
-                    "admitted": d["admitted"], "expiresAt": _iso(d["expiresMs"]).isoformat()})
+            if d["publish"]:
+                await self.realtime.publish(f"queue:{event_id}", "tick", {"admitted": d["admitted"]})
             if d["statsDue"]:
                 await self.realtime.publish(f"admin:{event_id}", "stats", await self.stats(event_id))
         except REDIS_DOWN:
@@ -626,7 +637,8 @@ class WaitingRoom:
 
     async def _queue_snapshot(self, identity, key: str) -> dict:
         status = await self.status(key, identity.user_id)
-        self._last_sent.setdefault(key, {})[identity.user_id] = _fingerprint(status)
+        if status["status"] == "admitted":
+            self._told_admitted.setdefault(key, set()).add(identity.user_id)
         return status
 
     async def _authorize_admin(self, identity, key: str) -> None:
@@ -640,8 +652,13 @@ class WaitingRoom:
         return await self.stats(key)
 
     async def _personalize(self, key: str, event: str, data: dict, identities: list) -> list:
-        """One tick message → each local member's own `queue-admitted` or `queue-update`
-        (only when it changed), from one Redis round trip for all local members."""
+        """One tick message → each local member's own `queue-admitted` (the first push after
+        its admission) or `queue-update`, from one Redis round trip for all local members.
+
+        The tick publishes only when the waiting room changed (or, rarely, to keep open
+        sockets counted as present), and then every member gets its own status: skipping
+        the unchanged ones would leave gaps in the room's seq, which clients must treat as
+        missed pushes and rejoin for."""
         if event != "tick":
             return [(event, data)] * len(identities)
         users = sorted({i.user_id for i in identities if i is not None})
@@ -653,30 +670,21 @@ class WaitingRoom:
             return [None] * len(identities)
         qlen, adm60, cap, session = int(result[0]), int(_text(result[1])), int(result[2]), int(result[3])
         admitted_now = set(data.get("admitted") or ())
-        previous = self._last_sent.get(key, {})
-        current: dict[str, tuple] = {}
-        rendered: dict[str, tuple | None] = {}
+        told_admitted = self._told_admitted.get(key, set())
+        still_admitted: set[str] = set()
+        rendered: dict[str, tuple] = {}
         for user, raw in zip(users, result[5:]):
             raw = _text(raw)
             if raw.startswith("a"):
-                status = {"status": "admitted", "expiresAt": _iso(raw[1:])}
-                name = "queue-admitted" if user in admitted_now or previous.get(user, ("",))[0] != "admitted" \
-                    else "queue-update"
+                expires = _iso(raw[1:])
+                still_admitted.add(user)
+                if user in admitted_now or user not in told_admitted:
+                    rendered[user] = ("queue-admitted", {"expiresAt": expires})
+                else:
+                    rendered[user] = ("queue-update", {"status": "admitted", "expiresAt": expires})
             elif raw.startswith("q"):
-                status, name = queued_view(int(raw[1:]), qlen, adm60, cap, session), "queue-update"
+                rendered[user] = ("queue-update", queued_view(int(raw[1:]), qlen, adm60, cap, session))
             else:
-                status, name = {"status": "none"}, "queue-update"
-            current[user] = _fingerprint(status)
-            if previous.get(user) == current[user] and user not in admitted_now:
-                rendered[user] = None
-            elif name == "queue-admitted":
-                rendered[user] = (name, {"expiresAt": status["expiresAt"]})
-            else:
-                rendered[user] = (name, status)
-        self._last_sent[key] = current
+                rendered[user] = ("queue-update", {"status": "none"})
+        self._told_admitted[key] = still_admitted
         return [rendered.get(i.user_id) if i is not None else None for i in identities]
-
-
-def _fingerprint(status: dict) -> tuple:
-    return (status["status"], status.get("position"), status.get("queueLength"),
-            status.get("estimatedWaitSeconds"), str(status.get("expiresAt")))
