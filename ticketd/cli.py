@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             user = _run(_create_admin(config, args.email, args.password, args.name))
             print(f"admin {user['email']} (id {user['id']}) ready")
             return 0
-    except ConfigError as exc:
+    except (ConfigError, RuntimeError) as exc:
         print(f"ticketd: {exc}", file=sys.stderr)
         return 2
 

