@@ -297,3 +297,12 @@ def test_wait_estimate():
     assert wait_estimate(3, 0, 2, 600) == 900
     assert wait_estimate(10, 60, 2, 600) == 10         # one a second observed
     assert wait_estimate(1, 600, 2, 600) == 1
+
+
+async def test_openapi_describes_the_queue_routes(api):
+    _, spec = await api.call("GET", "/api/openapi.json", expect=200)
+    paths = spec["paths"]
+    assert set(paths["/api/queue/check/{eventId}"]) == {"post"}
+    assert set(paths["/api/queue/status/{eventId}"]) == {"get"}
+    assert "204" in paths["/api/queue/leave/{eventId}"]["post"]["responses"]
+    assert "get" in paths["/api/admin/events/{eventId}/stats"]
