@@ -81,7 +81,7 @@
       snapshot: render,
       "queue-update": render,
       "queue-admitted": admitted,
-    }, { resyncOnGap: false })   // each push is the shopper's whole state, and skipped pushes leave gaps.catch((err) => showError("#error", `Live updates are unavailable (${err.message}); checking every few seconds instead.`));
+    }).catch((err) => showError("#error", `Live updates are unavailable (${err.message}); checking every few seconds instead.`));
     sock.join(`event:${eventId}`, { announcement: showAnnouncement }).catch(() => {});
 
     // A status poll keeps the place and catches the admission even when the socket is down.

@@ -132,16 +132,14 @@
     /**
      * Join a room. Resolves with the snapshot (the join reply's data). The room stays
      * joined across reconnects until leave(): every rejoin calls handlers.snapshot again.
-     * A push whose seq is not the last one + 1 triggers a rejoin for a fresh snapshot,
-     * unless `resyncOnGap` is false (rooms whose every push carries the whole state).
+     * A push whose seq is not the last one + 1 triggers a rejoin for a fresh snapshot.
      */
-    join(room, handlers = {}, { resyncOnGap = true } = {}) {
+    join(room, handlers = {}) {
       let entry = this.rooms.get(room);
       if (entry) {
         entry.handlers = handlers;
-        entry.resyncOnGap = resyncOnGap;
       } else {
-        entry = { handlers, resyncOnGap, seq: null, joined: false, buffer: [], waiters: [] };
+        entry = { handlers, seq: null, joined: false, buffer: [], waiters: [] };
         this.rooms.set(room, entry);
       }
       const promise = new Promise((resolve, reject) => entry.waiters.push({ resolve, reject }));
@@ -323,7 +321,7 @@
     _deliver(room, entry, push) {
       if (typeof push.seq === "number" && entry.seq !== null) {
         if (push.seq <= entry.seq) return;            // already in the snapshot
-        if (push.seq !== entry.seq + 1 && entry.resyncOnGap) {  // a gap: we missed something
+        if (push.seq !== entry.seq + 1) {             // a gap: we missed something
           this._sendJoin(room);                       // rejoin for a fresh snapshot
           return;
         }
