@@ -88,7 +88,7 @@ async def test_admin_room_gets_stats_every_second(client, api, admin_token):
         await check(api, eid, t)
 
     async def stats_show_queue():
-        push = await ws.push("stats", room=f"admin:{eid}", timeout=3)
+        push = await ws.push("stats", room=f"admin:{eid}", timeout=10)
         data = push["data"]
         return data if data["queueLength"] == 2 and data["activeUsers"] == 1 else None
     data = await until(stats_show_queue)
@@ -147,15 +147,15 @@ async def test_pushes_reach_sockets_on_every_instance(ticketd_processes, api, ad
         await admin_ws.join(f"admin:{eid}")
         # Everyone leaves in turn as admitted: each of the others is told on its own instance.
         for i, t in enumerate(tokens):
-            await sockets[i].push("queue-admitted", room=f"queue:{eid}", timeout=5)
+            await sockets[i].push("queue-admitted", room=f"queue:{eid}", timeout=15)
             async with http.post(f"{procs[(i + 1) % 2].url}/api/queue/leave/{eid}",
                                  headers={"Authorization": f"Bearer {t}"}) as resp:
                 assert resp.status == 204
 
         async def aggregated():
-            push = await admin_ws.push("stats", room=f"admin:{eid}", timeout=3)
+            push = await admin_ws.push("stats", room=f"admin:{eid}", timeout=10)
             return push["data"] if push["data"]["instances"] == 3 and push["data"]["connections"] == 5 else None
-        stats = await until(aggregated)
+        stats = await until(aggregated, timeout=20)
         assert stats["admittedLastMinute"] == 4
         for ws in [*sockets, admin_ws]:
             await ws.close()

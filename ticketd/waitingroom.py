@@ -588,7 +588,7 @@ class WaitingRoom:
     # ---- heartbeat: live instances and their connections --------------------------------
 
     def _heartbeat_ttl_ms(self) -> int:
-        return int(max(3 * self._interval, 3.0) * 1000)
+        return int(max(5 * self._interval, 5.0) * 1000)
 
     def local_connections(self) -> dict[str, int]:
         """This instance's WebSocket connections on each event's rooms."""
