@@ -24,6 +24,7 @@ import orjson
 import psycopg2
 import redis.exceptions
 from aiohttp import WSCloseCode, WSMsgType, web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import bridge as bridge_mod
 from . import errors, keys, metrics
@@ -39,6 +40,7 @@ MAX_FRAME_BYTES = 4096
 SNAPSHOT_TTL = 1.0
 
 _CLOSE_TRY_AGAIN = struct.pack("!BBH", 0x88, 2, WSCloseCode.TRY_AGAIN_LATER)
+_NO_HEADERS = CIMultiDictProxy(CIMultiDict())
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -58,7 +60,7 @@ class Conn:
         self.ws = ws
         self.transport = transport
         self.identity = identity
-        self.rooms: set[Room] = set()
+        self.rooms: list[Room] = []  # at most MAX_ROOMS; a list is the smallest container
         self.bad = 0
         self.alive = True
 
@@ -238,7 +240,7 @@ class Hub:
             room.members.discard(conn)
             room.pending.pop(conn, None)
             self._release_if_empty(room)
-        conn.rooms.clear()
+        conn.rooms = []
 
     # ---- the protocol ------------------------------------------------------------
 
@@ -246,23 +248,23 @@ class Hub:
         app = request.app
         config = app[keys.config]
         _check_origin(request, config.allowed_origins)
-        token = request.query.get("token")
+        token = _query_token(request.query_string)
         identity = app[keys.signer].verify(token) if token else None
         ws = web.WebSocketResponse(compress=False, heartbeat=config.ws_heartbeat,
                                    max_msg_size=MAX_FRAME_BYTES, decode_text=False)
         await ws.prepare(request)
+        _shed_upgrade_headers(request)
         conn = Conn(ws, request.transport, identity)
         self.conns.add(conn)
         metrics.WS_CONNECTIONS.inc()
         try:
-            async for msg in ws:
+            while conn.alive:
+                msg = await ws.receive()
                 if msg.type is WSMsgType.TEXT:
                     await self.dispatch(conn, msg.data)
                 elif msg.type is WSMsgType.BINARY:
                     await self._bad(conn, "Frames must be JSON text")
                 else:
-                    break
-                if not conn.alive:
                     break
         finally:
             self.drop(conn)
@@ -324,7 +326,8 @@ class Hub:
         # (Re)joining: park the connection so pushes during the snapshot are buffered.
         room.members.discard(conn)
         room.pending[conn] = []
-        conn.rooms.add(room)
+        if room not in conn.rooms:
+            conn.rooms.append(room)
         try:
             if not room.ready.done():
                 await asyncio.shield(room.ready)
@@ -332,7 +335,7 @@ class Hub:
             data = await self._snapshot(room, conn, base)
         except BaseException:
             if room.pending.pop(conn, None) is not None:
-                conn.rooms.discard(room)
+                conn.rooms.remove(room)
                 self._release_if_empty(room)
             raise
         buffered = room.pending.pop(conn, None)
@@ -358,7 +361,7 @@ class Hub:
         room = self.rooms.get(name)
         if room is None or room not in conn.rooms:
             return
-        conn.rooms.discard(room)
+        conn.rooms.remove(room)
         room.members.discard(conn)
         room.pending.pop(conn, None)
         self._release_if_empty(room)
@@ -384,6 +387,20 @@ def _reply(conn: Conn, ref, fields: dict) -> None:
 def _reply_error(conn: Conn, ref, code: str, message: str) -> None:
     conn.send(dumps({"op": "reply", "ref": ref, "ok": False,
                      "error": {"code": code, "message": message}}))
+
+
+def _query_token(query_string: str) -> str | None:
+    # Not request.query: its MultiDict would stay cached on the request for the socket's life.
+    for value in urllib.parse.parse_qs(query_string).get("token", ()):
+        return value
+    return None
+
+
+def _shed_upgrade_headers(request: web.Request) -> None:
+    """Drop the parsed upgrade headers (about 2 KB per socket) that aiohttp keeps on the
+    request for as long as the handler runs; nothing reads them after the handshake."""
+    request._message = request._message._replace(headers=_NO_HEADERS, raw_headers=())
+    request._headers = _NO_HEADERS
 
 
 def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
