@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 
 import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import api_auth, api_events, api_health, api_reservations, background, db, inventory, keys, metrics
+from . import (api_admin, api_auth, api_events, api_health, api_queue, api_reservations, background, db,
+               inventory, keys, metrics, pages, ws)
 from .auth import TokenSigner
-from . import pages
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
 from .realtime import Realtime, close_sockets, realtime_ctx
 from .waitingroom import WaitingRoom
-from . import api_admin, api_queue
-from . import ws
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +70,17 @@ async def waitingroom_ctx(app: web.Application):
     await background.stop(task)
 
 
-def instance_name(config: Config) -> str:
-    return config.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-
-
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[keys.config] = config
     app[keys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
     app[keys.realtime] = Realtime()
     app[keys.waiting_room] = WaitingRoom(config)
-    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, realtime_ctx, expiry_ctx])
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, realtime_ctx, expiry_ctx, waitingroom_ctx])
     app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
-    app.cleanup_ctx.append(waitingroom_ctx)
-    for area in (api_health, api_auth, api_events, api_reservations, metrics):
+    for area in (api_health, api_auth, api_events, api_reservations, api_queue, api_admin, metrics, ws,
+                 pages):  # pages last: browser pages and /static/
         app.router.add_routes(area.routes)
-    for area in (api_queue, api_admin, ws):
-        app.router.add_routes(area.routes)
-    app.router.add_routes(pages.routes)  # browser pages and /static/
     _setup_cors(app, config)
     return app
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from importlib import resources
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -84,12 +83,10 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), text) for name, text in files]
 
 
-def sql_dir():
+def sql_dir() -> Path:
     # Installed: ticketd/sql inside the package; source checkout: ../sql beside it.
-    try:
-        return resources.files("ticketd.sql")
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "sql"
+    installed = Path(__file__).resolve().parent / "sql"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 
 
 async def migrate(pool: aiopg.Pool) -> list[str]:
