@@ -24,7 +24,6 @@ import orjson
 import psycopg2
 import redis.exceptions
 from aiohttp import WSCloseCode, WSMsgType, web
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import bridge as bridge_mod
 from . import errors, keys, metrics
@@ -40,7 +39,6 @@ MAX_FRAME_BYTES = 4096
 SNAPSHOT_TTL = 1.0
 
 _CLOSE_TRY_AGAIN = struct.pack("!BBH", 0x88, 2, WSCloseCode.TRY_AGAIN_LATER)
-_NO_HEADERS = CIMultiDictProxy(CIMultiDict())
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -253,7 +251,6 @@ class Hub:
         ws = web.WebSocketResponse(compress=False, heartbeat=config.ws_heartbeat,
                                    max_msg_size=MAX_FRAME_BYTES, decode_text=False)
         await ws.prepare(request)
-        _shed_upgrade_headers(request)
         conn = Conn(ws, request.transport, identity)
         self.conns.add(conn)
         metrics.WS_CONNECTIONS.inc()
@@ -394,13 +391,6 @@ def _query_token(query_string: str) -> str | None:
     for value in urllib.parse.parse_qs(query_string).get("token", ()):
         return value
     return None
-
-
-def _shed_upgrade_headers(request: web.Request) -> None:
-    """Drop the parsed upgrade headers (about 2 KB per socket) that aiohttp keeps on the
-    request for as long as the handler runs; nothing reads them after the handshake."""
-    request._message = request._message._replace(headers=_NO_HEADERS, raw_headers=())
-    request._headers = _NO_HEADERS
 
 
 def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
