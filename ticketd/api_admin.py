@@ -4,7 +4,7 @@ import datetime
 
 from aiohttp import web
 
-from . import db, errors, keys, schemas
+from . import events, keys, schemas
 from .http import int_id, json_response, parse_body, require_admin
 
 routes = web.RouteTableDef()
@@ -51,8 +51,7 @@ async def announce(request: web.Request) -> web.Response:
     event_id = int_id(request.match_info["eventId"], "event")
     body = await parse_body(request, schemas.AnnounceRequest())
     app = request.app
-    if await db.fetch_one(app[keys.db], "SELECT 1 AS one FROM events WHERE id = %s", (event_id,)) is None:
-        raise errors.NotFound("No such event")
+    await events.require_event(app[keys.db], event_id)
     await app[keys.realtime].publish(f"event:{event_id}", "announcement", {
         "message": body["message"], "at": datetime.datetime.now(datetime.timezone.utc)})
     return json_response({"ok": True}, status=202)

@@ -20,6 +20,7 @@ SELECT_TICKET_TYPES = """
 SELECT id, event_id, name, price, total, available, max_per_order, seated
 FROM ticket_types WHERE event_id = ANY(%s) ORDER BY id
 """
+SELECT_EVENT_EXISTS = "SELECT id FROM events WHERE id = %s"
 SELECT_AVAILABILITY = "SELECT id, available FROM ticket_types WHERE event_id = %s ORDER BY id"
 SELECT_SEATS = """
 SELECT id, label, section, row, number, ticket_type_id, status
@@ -135,9 +136,14 @@ async def availability(pool, event_id: int) -> dict[str, int]:
     return {str(r["id"]): r["available"] for r in rows}
 
 
-async def list_seats(pool, event_id: int) -> list[dict]:
-    if await db.fetch_one(pool, "SELECT 1 AS one FROM events WHERE id = %s", (event_id,)) is None:
+async def require_event(pool, event_id: int) -> None:
+    """NotFound unless the event exists."""
+    if await db.fetch_one(pool, SELECT_EVENT_EXISTS, (event_id,)) is None:
         raise errors.NotFound("No such event")
+
+
+async def list_seats(pool, event_id: int) -> list[dict]:
+    await require_event(pool, event_id)
     rows = await db.fetch_all(pool, SELECT_SEATS, (event_id,))
     return [seat_view(r) for r in rows]
 

@@ -14,14 +14,13 @@ import uuid
 
 import orjson
 
-from . import db, errors
+from . import db, errors, events
 
 INSERT_IDEMPOTENCY_KEY = """
 INSERT INTO idempotency_keys (user_id, key, request_hash, reservation_id) VALUES (%s, %s, %s, %s)
 ON CONFLICT DO NOTHING RETURNING reservation_id
 """
 SELECT_IDEMPOTENCY_KEY = "SELECT request_hash, reservation_id FROM idempotency_keys WHERE user_id = %s AND key = %s"
-SELECT_EVENT_EXISTS = "SELECT id FROM events WHERE id = %s"
 LOCK_SEATS = """
 SELECT id, ticket_type_id, status FROM seats
 WHERE event_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
@@ -136,7 +135,7 @@ async def create_reservation(pool, user_id: str, event_id: int, items: list[dict
                 await cur.execute(SELECT_OWN_RESERVATION, (str(earlier["reservation_id"]), uid))
                 return reservation_view(await cur.fetchone()), False, None
 
-        await cur.execute(SELECT_EVENT_EXISTS, (event_id,))
+        await cur.execute(events.SELECT_EVENT_EXISTS, (event_id,))
         if await cur.fetchone() is None:
             raise errors.NotFound("No such event")
 
@@ -200,14 +199,20 @@ async def _release(cur, reservation: dict, status: str) -> InventoryChange:
     return InventoryChange(str(reservation["event_id"]), [str(s) for s in reservation["seat_ids"]])
 
 
+async def _lock_own(cur, reservation_id: str, user_id: str) -> dict:
+    """Lock the caller's reservation; anyone else's is NotFound, as if it did not exist."""
+    await cur.execute(LOCK_OWN_RESERVATION, (reservation_id, int(user_id)))
+    row = await cur.fetchone()
+    if row is None:
+        raise errors.NotFound("No such reservation")
+    return row
+
+
 async def confirm_reservation(pool, user_id: str, reservation_id: str) -> tuple[dict, InventoryChange | None]:
     rid = str(_parse_reservation_id(reservation_id))
     change = None
     async with db.transaction(pool) as cur:
-        await cur.execute(LOCK_OWN_RESERVATION, (rid, int(user_id)))
-        row = await cur.fetchone()
-        if row is None:
-            raise errors.NotFound("No such reservation")
+        row = await _lock_own(cur, rid, user_id)
         if row["status"] == "pending" and row["past_expiry"]:
             # Past its hold: release it now rather than wait for the sweeper.
             change = await _release(cur, row, "expired")
@@ -236,10 +241,7 @@ async def cancel_reservation(pool, user_id: str, reservation_id: str) -> tuple[d
     rid = str(_parse_reservation_id(reservation_id))
     change = None
     async with db.transaction(pool) as cur:
-        await cur.execute(LOCK_OWN_RESERVATION, (rid, int(user_id)))
-        row = await cur.fetchone()
-        if row is None:
-            raise errors.NotFound("No such reservation")
+        row = await _lock_own(cur, rid, user_id)
         if row["status"] in ("pending", "confirmed"):
             change = await _release(cur, row, "cancelled")
         await cur.execute(SELECT_OWN_RESERVATION, (rid, int(user_id)))
