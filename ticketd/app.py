@@ -19,6 +19,8 @@ from .waitingroom import WaitingRoom
 
 log = logging.getLogger(__name__)
 
+EXPIRY_BATCH = 200
+
 
 async def postgres_ctx(app: web.Application):
     config = app[keys.config]
@@ -48,12 +50,15 @@ async def expiry_ctx(app: web.Application):
     async def sweep_forever():
         interval = app[keys.config].expiry_interval
         while True:
+            released = []
             try:
-                for change in await inventory.expire_due(app[keys.db]):
+                released = await inventory.expire_due(app[keys.db], EXPIRY_BATCH)
+                for change in released:
                     app[keys.realtime].inventory_changed(change)
             except Exception:
                 log.exception("expiry sweep failed; retrying")
-            await asyncio.sleep(interval)
+            if len(released) < EXPIRY_BATCH:  # a full batch means more are due: go on at once
+                await asyncio.sleep(interval)
 
     task = asyncio.create_task(sweep_forever(), name="reservation-expiry")
     yield

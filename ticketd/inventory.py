@@ -251,7 +251,7 @@ async def cancel_reservation(pool, user_id: str, reservation_id: str) -> tuple[d
     return reservation, change
 
 
-async def expire_due(pool, batch: int = 200) -> list[InventoryChange]:
+async def expire_due(pool, batch: int) -> list[InventoryChange]:
     """Release pending reservations past their hold. Safe to run in every instance at
     once: SKIP LOCKED gives each due reservation to exactly one of them."""
     async with db.transaction(pool) as cur:
