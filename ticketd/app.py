@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from . import (api_admin, api_auth, api_events, api_health, api_queue, api_reservations, background, db,
-               inventory, keys, metrics, pages, ws)
+               inventory, keys, metrics, pages)
 from .auth import TokenSigner
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
@@ -83,9 +83,11 @@ def create_app(config: Config) -> web.Application:
     app[keys.waiting_room] = WaitingRoom(config)
     app.cleanup_ctx.extend([postgres_ctx, redis_ctx, realtime_ctx, expiry_ctx, waitingroom_ctx])
     app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
-    for area in (api_health, api_auth, api_events, api_reservations, api_queue, api_admin, metrics, ws,
-                 pages):  # pages last: browser pages and /static/
+    for area in (api_health, api_auth, api_events, api_reservations, api_queue, api_admin, metrics):
         app.router.add_routes(area.routes)
+    # The hub's method itself handles /ws: no wrapper coroutine kept alive per socket.
+    app.router.add_get("/ws", app[keys.realtime].hub.handle, name="ws")
+    app.router.add_routes(pages.routes)  # last: browser pages and /static/
     _setup_cors(app, config)
     return app
 

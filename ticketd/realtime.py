@@ -54,6 +54,7 @@ class Realtime:
         self._local_logged = False
         self._dirty: dict[str, set[int]] = {}
         self._flushers: dict[str, asyncio.Task] = {}
+        self._keep_alive: asyncio.Task | None = None
         self._next_flush: dict[str, float] = {}
         self.hub.register(RoomKind("event", _anyone, self._event_snapshot, shared=True))
         self.hub.register(RoomKind("seats", _anyone, self._seats_snapshot, shared=True))
@@ -71,6 +72,7 @@ class Realtime:
         self.bridge = self.hub.bridge = bridge.Bridge(
             config.redis_url, self.hub.on_message, self.hub.live_channels, self._bridge_up)
         self.bridge.start()
+        self._keep_alive = asyncio.create_task(self.hub.keep_alive(config.ws_heartbeat), name="ws-heartbeat")
         # Give Redis a moment so the first joins get cluster-wide seqs; go on without it.
         try:
             await asyncio.wait_for(self.bridge.connected.wait(), 2)
@@ -78,7 +80,7 @@ class Realtime:
             log.warning("Redis bridge not up yet: starting in single-instance mode")
 
     async def stop(self) -> None:
-        await background.stop(*self._flushers.values())
+        await background.stop(self._keep_alive, *self._flushers.values())
         if self.bridge:
             await self.bridge.stop()
 

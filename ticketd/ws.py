@@ -39,6 +39,7 @@ MAX_FRAME_BYTES = 4096
 SNAPSHOT_TTL = 1.0
 
 _CLOSE_TRY_AGAIN = struct.pack("!BBH", 0x88, 2, WSCloseCode.TRY_AGAIN_LATER)
+_PING = bytes((0x89, 0))
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -52,7 +53,7 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Conn:
-    __slots__ = ("ws", "transport", "identity", "rooms", "bad", "alive", "__weakref__")
+    __slots__ = ("ws", "transport", "identity", "rooms", "bad", "alive", "idle", "__weakref__")
 
     def __init__(self, ws: web.WebSocketResponse, transport, identity):
         self.ws = ws
@@ -61,10 +62,14 @@ class Conn:
         self.rooms: list[Room] = []  # at most MAX_ROOMS; a list is the smallest container
         self.bad = 0
         self.alive = True
+        self.idle = False  # nothing received since the last heartbeat ping
 
     def send(self, payload: bytes) -> None:
+        self.write(text_frame(payload))
+
+    def write(self, frame: bytes) -> None:
         try:
-            self.transport.write(text_frame(payload))
+            self.transport.write(frame)
         except RuntimeError:  # uvloop: the transport is already closed
             pass
 
@@ -214,6 +219,21 @@ class Hub:
         except Exception:
             log.exception("personalised push to %s failed", room.name)
 
+    async def keep_alive(self, interval: float) -> None:
+        """One heartbeat for every socket, instead of aiohttp's timers per socket: ping
+        each interval; a socket that sent nothing (not even the pong) since the previous
+        ping is gone, and is aborted."""
+        while True:
+            await asyncio.sleep(interval)
+            for conn in list(self.conns):
+                if conn.idle:
+                    log.info("WebSocket client silent for %.0fs: dropping it", interval)
+                    conn.transport.abort()
+                    self.drop(conn)
+                else:
+                    conn.idle = True
+                    conn.write(_PING)
+
     def cut(self, conn: Conn) -> None:
         """Cut off a connection that does not read its output."""
         if not conn.alive:
@@ -243,13 +263,14 @@ class Hub:
     # ---- the protocol ------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """GET /ws: the real-time protocol of CONTRACT.md (not in the OpenAPI description)."""
         app = request.app
         config = app[keys.config]
         _check_origin(request, config.allowed_origins)
         token = _query_token(request.query_string)
         identity = app[keys.signer].verify(token) if token else None
-        ws = web.WebSocketResponse(compress=False, heartbeat=config.ws_heartbeat,
-                                   max_msg_size=MAX_FRAME_BYTES, decode_text=False)
+        ws = web.WebSocketResponse(compress=False, autoping=False, max_msg_size=MAX_FRAME_BYTES,
+                                   decode_text=False)
         await ws.prepare(request)
         conn = Conn(ws, request.transport, identity)
         self.conns.add(conn)
@@ -257,8 +278,13 @@ class Hub:
         try:
             while conn.alive:
                 msg = await ws.receive()
+                conn.idle = False
                 if msg.type is WSMsgType.TEXT:
                     await self.dispatch(conn, msg.data)
+                elif msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is WSMsgType.PONG:
+                    pass
                 elif msg.type is WSMsgType.BINARY:
                     await self._bad(conn, "Frames must be JSON text")
                 else:
@@ -401,12 +427,3 @@ def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
         return
     if urllib.parse.urlsplit(origin).netloc.lower() != request.host.lower():
         raise errors.Forbidden("WebSocket origin not allowed")
-
-
-routes = web.RouteTableDef()
-
-
-@routes.get("/ws")
-async def websocket(request: web.Request) -> web.StreamResponse:
-    """The real-time protocol; see CONTRACT.md (not part of the OpenAPI description)."""
-    return await request.app[keys.realtime].hub.handle(request)
