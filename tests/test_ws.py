@@ -291,3 +291,29 @@ async def test_a_client_that_stops_reading_is_cut_off(client, api, admin_token):
     assert metrics.WS_SLOW_CLIENTS_CUT._value.get() == cut_before + 1
     assert realtime.local_connection_count(room) == 3
     sock.close()
+
+
+async def test_heartbeat_drops_silent_clients_and_keeps_live_ones(aiohttp_client, make_app):
+    client = await aiohttp_client(make_app(ws_heartbeat=0.2))
+    hub = client.server.app[keys.realtime].hub
+    live = await connect(client)
+    silent = await asyncio.to_thread(_raw_ws, client.server.port, "/ws")  # never says a thing
+    while len(hub.conns) < 2:
+        await asyncio.sleep(0.01)
+    deadline = time.monotonic() + 5
+    while len(hub.conns) > 1:
+        assert time.monotonic() < deadline, "the silent client was never dropped"
+        # The live client keeps talking (its reads also answer the server's pings).
+        assert (await live.call("ping"))["op"] == "pong"
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    while time.monotonic() - started < 1:  # five heartbeats later it is still there
+        assert (await live.call("ping"))["op"] == "pong"
+        await asyncio.sleep(0.05)
+    assert len(hub.conns) == 1
+    # The silent one saw pings, then its connection was cut.
+    received = b""
+    while chunk := await asyncio.to_thread(silent.recv, 65536):
+        received += chunk
+    assert received.startswith(bytes((0x89, 0)))
+    silent.close()
