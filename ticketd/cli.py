@@ -133,5 +133,8 @@ def serve(config: Config) -> int:
     web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
                 print=lambda _: print(f"ticketd {__version__} listening on {url}  (Ctrl-C stops)",
                                       flush=True),
-                shutdown_timeout=5)
+                shutdown_timeout=5,
+                # Dead peers are found by the WebSocket heartbeat and the HTTP keep-alive
+                # timeout; a TCP keepalive setsockopt per connection buys nothing more.
+                tcp_keepalive=False)
     return 0

@@ -414,6 +414,8 @@ def _reply_error(conn: Conn, ref, code: str, message: str) -> None:
 
 def _query_token(query_string: str) -> str | None:
     # Not request.query: its MultiDict would stay cached on the request for the socket's life.
+    if "token=" not in query_string:
+        return None
     for value in urllib.parse.parse_qs(query_string).get("token", ()):
         return value
     return None
