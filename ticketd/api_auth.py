@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import auth, keys, schemas
+from . import auth, errors, keys, ratelimit, schemas
 from .http import json_response, parse_body, require_user
 
 routes = web.RouteTableDef()
@@ -41,9 +41,17 @@ async def login(request: web.Request) -> web.Response:
       200: {description: Logged in, content: {application/json: {schema: TokenResponse}}}
       400: ValidationError
       401: Unauthorized
+      429: RateLimited
     """
     body = await parse_body(request, schemas.LoginRequest())
-    user = await auth.login(request.app[keys.db], body["email"], body["password"])
+    limiter = request.app[keys.rate_limiter]
+    bucket = "login-failures:" + body["email"].lower()
+    await limiter.check(bucket, ratelimit.LOGIN_FAILURES)
+    try:
+        user = await auth.login(request.app[keys.db], body["email"], body["password"])
+    except errors.Unauthorized:
+        await limiter.hit(bucket, ratelimit.LOGIN_FAILURES)
+        raise
     return _token_response(request, user, 200)
 
 

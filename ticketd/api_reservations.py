@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import errors, inventory, keys, schemas
+from . import errors, inventory, keys, ratelimit, schemas
 from .http import json_response, parse_body, require_user
 
 routes = web.RouteTableDef()
@@ -30,6 +30,7 @@ async def create_reservation(request: web.Request) -> web.Response:
       403: Forbidden
       404: NotFound
       409: Conflict
+      429: RateLimited
     """
     who = require_user(request)
     key = request.headers.get("Idempotency-Key")
@@ -38,6 +39,7 @@ async def create_reservation(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.CreateReservationRequest())
     event_id = int(body["event_id"])
     app = request.app
+    await app[keys.rate_limiter].hit("reservations:" + who.user_id, ratelimit.RESERVATIONS)
     await app[keys.waiting_room].require_admission(str(event_id), who.user_id)
     items = [{"ticket_type_id": int(i["ticket_type_id"]), "quantity": i["quantity"]}
              for i in body.get("items") or []]

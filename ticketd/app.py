@@ -14,6 +14,7 @@ from . import (api_admin, api_auth, api_events, api_health, api_queue, api_reser
 from .auth import TokenSigner
 from .config import Config
 from .http import MAX_BODY_BYTES, error_middleware
+from .ratelimit import RateLimiter
 from .realtime import Realtime, close_sockets, realtime_ctx
 from .waitingroom import WaitingRoom
 
@@ -41,6 +42,7 @@ async def redis_ctx(app: web.Application):
         socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
     client = aioredis.Redis.from_pool(pool)
     app[keys.redis] = client
+    app[keys.rate_limiter] = RateLimiter(client)
     yield
     await client.aclose()
 

@@ -12,6 +12,7 @@ from .auth import TokenSigner
 from .config import Config
 
 if TYPE_CHECKING:  # imported for types only: these modules import keys themselves
+    from .ratelimit import RateLimiter
     from .realtime import Realtime
     from .waitingroom import WaitingRoom
 
@@ -21,3 +22,4 @@ redis = web.AppKey("redis", aioredis.Redis)
 signer = web.AppKey("signer", TokenSigner)
 realtime = web.AppKey("realtime", "Realtime")
 waiting_room = web.AppKey("waiting_room", "WaitingRoom")
+rate_limiter = web.AppKey("rate_limiter", "RateLimiter")

@@ -21,6 +21,7 @@ RESPONSES = {
     "Conflict": {"description": "sold_out, seat_unavailable, email_taken, reservation_expired, "
                                 "limit_exceeded", **_ERROR},
     "Unavailable": {"description": "unavailable (with Retry-After)", **_ERROR},
+    "RateLimited": {"description": "rate_limited (with Retry-After)", **_ERROR},
 }
 PARAMETERS = {
     "eventId": {"name": "eventId", "in": "path", "required": True, "schema": {"type": "string"}},
