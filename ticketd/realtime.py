@@ -30,7 +30,7 @@ import logging
 import redis.exceptions
 from aiohttp import web
 
-from . import api_events, background, bridge, events, keys
+from . import background, bridge, events, keys
 from .http import dumps, int_id
 from .inventory import InventoryChange
 from .ws import Hub, RoomKind
@@ -93,7 +93,8 @@ class Realtime:
         self.hub.register(RoomKind(prefix, authorize, snapshot, personalize))
 
     async def _event_snapshot(self, identity, key: str) -> dict:
-        event = await api_events.load_event(self.app, int_id(key, "event"))
+        event = await events.get_event(self.app[keys.db], int_id(key, "event"),
+                                       self.app[keys.waiting_room].is_active)
         return {"availability": {t["id"]: t["available"] for t in event["ticketTypes"]},
                 "event": event}
 
