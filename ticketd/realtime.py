@@ -24,7 +24,6 @@ The interface the rest of ticketd relies on:
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 import redis.exceptions
@@ -195,11 +194,6 @@ class Realtime:
 async def realtime_ctx(app: web.Application):
     realtime = app[keys.realtime]
     await realtime.start(app)
-    # Tens of thousands of long-lived objects per thousand sockets: with the default
-    # thresholds the collector rescans them over and over while clients connect (a third
-    # of the accept cost). Leave the startup heap alone and collect young objects less often.
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
     yield
     await realtime.stop()
 
