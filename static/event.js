@@ -6,17 +6,9 @@
   let event = null;
   let panel = null;
 
-  /** Availability from a snapshot or push, in whichever shape it comes: {id: n}, [{id, available}], or an event. */
-  function availabilityFrom(data) {
-    if (!data) return {};
-    if (Array.isArray(data)) return Object.fromEntries(data.map((t) => [String(t.id), t.available]));
-    if (data.event) return availabilityFrom(data.event.ticketTypes);
-    for (const key of ["ticketTypes", "availability", "tickets"]) {
-      if (data[key]) return availabilityFrom(data[key]);
-    }
-    const out = {};
-    for (const [k, v] of Object.entries(data)) if (typeof v === "number" && k !== "seq") out[k] = v;
-    return out;
+  /** {ticketTypeId: available}, the shape of the room's snapshot and of its pushes. */
+  function availabilityOf(ticketTypes) {
+    return Object.fromEntries(ticketTypes.map((t) => [t.id, t.available]));
   }
 
   function applyAvailability(map) {
@@ -55,7 +47,7 @@
     list.replaceChildren(...event.ticketTypes.map((tt) => {
       const id = String(tt.id);
       const inputId = `qty-${id}`;
-      const seated = tt.seated || (event.hasSeats && isSeatedType(tt));
+      const seated = tt.seated;
       return h("li", { class: "ticket-type", dataset: { ticketType: id } },
         h("div", { class: "tt-info" },
           h("span", { class: "tt-name", id: `name-${id}` }, tt.name),
@@ -77,8 +69,11 @@
     }
   }
 
-  let seatedTypeIds = null;
-  function isSeatedType(tt) { return seatedTypeIds ? seatedTypeIds.has(String(tt.id)) : false; }
+
+  function isSeated(id) {
+    const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
+    return Boolean(tt && tt.seated);
+  }
 
   function typeName(id) {
     const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
@@ -108,8 +103,8 @@
   }
 
   async function onEventUpdated(data) {
-    const updated = data.event || data;
-    if (updated.ticketTypes) applyAvailability(availabilityFrom(updated.ticketTypes));
+    const updated = data;
+    if (updated.ticketTypes) applyAvailability(availabilityOf(updated.ticketTypes));
     Object.assign(event, { ...updated, ticketTypes: event.ticketTypes });
     renderHead();
     if (event.queue && event.queue.active) await Shop.gate(event, null).catch((err) => showError("#error", err));
@@ -118,7 +113,7 @@
   /** Our own hold/confirm/cancel changed the stock: show it at once, push or no push. */
   function refresh() {
     call(`/api/events/${encodeURIComponent(eventId)}`)
-      .then(({ event: fresh }) => applyAvailability(availabilityFrom(fresh.ticketTypes))).catch(() => {});
+      .then(({ event: fresh }) => applyAvailability(availabilityOf(fresh.ticketTypes))).catch(() => {});
   }
 
   async function main() {
@@ -130,16 +125,10 @@
       $("#buy-form").closest("section").hidden = true;
       return;
     }
-    if (event.hasSeats) {
-      try {
-        const { seats } = await call(`/api/events/${encodeURIComponent(eventId)}/seats`);
-        seatedTypeIds = new Set(seats.map((s) => String(s.ticketTypeId)));
-      } catch (_) { seatedTypeIds = new Set(); }
-    }
     renderHead();
     renderTypes();
     panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, describe: (r) =>
-      (r.items || []).filter((i) => !(r.seatIds && r.seatIds.length && seatedTypeIds && seatedTypeIds.has(String(i.ticketTypeId))))
+      (r.items || []).filter((i) => !(r.seatIds && r.seatIds.length && isSeated(i.ticketTypeId)))
         .map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
         .concat(r.seatIds && r.seatIds.length ? [`${r.seatIds.length} seat(s)`] : []) });
     $("#buy-form").addEventListener("submit", onHold);
@@ -151,12 +140,11 @@
 
     getSocket().join(`event:${eventId}`, {
       snapshot: (data) => {
-        applyAvailability(availabilityFrom(data));
+        applyAvailability(data.availability);
         $("#ticket-types").dataset.live = "true";
-        const queue = data.queue || (data.event && data.event.queue);
-        if (queue) onEventUpdated({ queue });
+        onEventUpdated({ queue: data.event.queue });
       },
-      "tickets-batch-updated": (data) => applyAvailability(availabilityFrom(data)),
+      "tickets-batch-updated": applyAvailability,
       "event-updated": onEventUpdated,
       announcement: showAnnouncement,
     }).catch((err) => showError("#error", `Live updates are unavailable: ${err.message}`));
