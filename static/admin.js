@@ -70,14 +70,13 @@
   // ------------------------------------------------------------ stats
 
   function onStats(stats) {
-    if (!stats || stats.connections === undefined) return;
     const set = (id, v) => { $(id).textContent = v ?? "—"; };
     set("#s-connections", stats.connections);
     set("#s-active", stats.activeUsers);
     set("#s-queue", stats.queueLength);
     set("#s-admitted", stats.admittedLastMinute);
     set("#s-mode", `${stats.mode || "—"}${stats.queueActive ? " · active" : ""}`);
-    set("#s-instances", Array.isArray(stats.instances) ? stats.instances.length : stats.instances);
+    set("#s-instances", stats.instances);
     if (!savingMode && stats.mode) setModeRadio(stats.mode);
     if (stats.capacity !== undefined && document.activeElement !== $("#capacity") && !$("#capacity").dataset.dirty) {
       $("#capacity").value = stats.capacity;
@@ -113,7 +112,7 @@
     call(`/api/admin/events/${encodeURIComponent(id)}/stats`).then((s) => { if (current === id) onStats(s); })
       .catch((err) => showError("#error", err));
     sock.join(`admin:${id}`, {
-      snapshot: (data) => { if (current === id) onStats(data.stats || data); },
+      snapshot: (data) => { if (current === id) onStats(data); },
       stats: (data) => { if (current === id) onStats(data); },
     }).catch((err) => showError("#error", `Live stats are unavailable: ${err.message}`));
   }

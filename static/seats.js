@@ -39,12 +39,9 @@
     paint(seat);
   }
 
-  /** Statuses from a snapshot or push: {id: status}, [{id, status}] or {seats: ...}. */
-  function applyStatuses(data) {
-    if (!data) return;
-    if (Array.isArray(data)) { data.forEach((s) => setStatus(s.id, s.status)); return; }
-    if (data.seats) { applyStatuses(data.seats); return; }
-    for (const [id, status] of Object.entries(data)) if (typeof status === "string") setStatus(id, status);
+  /** {seatId: status}: the room's snapshot `seats` and every `seats-updated` push. */
+  function applyStatuses(statuses) {
+    for (const [id, status] of Object.entries(statuses)) setStatus(id, status);
   }
 
   function typeOf(seat) {
@@ -110,7 +107,7 @@
     } else {
       $("#hold").disabled = selected.size === 0;
       // The map may be stale (someone was faster): refresh the statuses.
-      call(`/api/events/${encodeURIComponent(eventId)}/seats`).then((d) => applyStatuses(d.seats)).catch(() => {});
+      call(`/api/events/${encodeURIComponent(eventId)}/seats`).then((d) => d.seats.forEach((s) => setStatus(s.id, s.status))).catch(() => {});
     }
   }
 
@@ -156,14 +153,13 @@
 
     const sock = getSocket();
     sock.join(`seats:${eventId}`, {
-      snapshot: (data) => { applyStatuses(data); $("#seat-map").dataset.live = "true"; },
+      snapshot: (data) => { applyStatuses(data.seats); $("#seat-map").dataset.live = "true"; },
       "seats-updated": applyStatuses,
     }).catch((err) => showError("#error", `Live updates are unavailable: ${err.message}`));
     sock.join(`event:${eventId}`, {
       announcement: showAnnouncement,
       "event-updated": (data) => {
-        const updated = data.event || data;
-        if (updated.queue) event.queue = updated.queue;
+        event.queue = data.queue;
         if (event.queue && event.queue.active) Shop.gate(event, "seats").catch((err) => showError("#error", err));
       },
     }).catch(() => {});
