@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import socket
 import struct
@@ -13,6 +14,8 @@ import time
 import aiohttp
 import orjson
 import pytest
+import uvloop
+from aiohttp import web
 
 from ticketd import keys, metrics
 from ticketd.auth import TokenSigner
@@ -291,6 +294,44 @@ async def test_a_client_that_stops_reading_is_cut_off(client, api, admin_token):
     assert metrics.WS_SLOW_CLIENTS_CUT._value.get() == cut_before + 1
     assert realtime.local_connection_count(room) == 3
     sock.close()
+
+
+def test_clients_that_vanish_without_a_close_frame_leave_no_reference_cycles(make_app):
+    """Phones and dropped networks leave without a close frame. Their connections' objects
+    must be freed at once, not kept in a reference cycle until a full GC pass (which would
+    also stall the loop for every other socket). On uvloop, as `ticketd serve` runs: its
+    transports report such a peer differently from asyncio's."""
+
+    def server_sockets() -> int:
+        return sum(type(o) is web.WebSocketResponse for o in gc.get_objects())
+
+    async def scenario():
+        app = make_app()
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        hub = app[keys.realtime].hub
+        try:
+            socks = [await asyncio.to_thread(_raw_ws, port, "/ws") for _ in range(20)]
+            while len(hub.conns) < 20:
+                await asyncio.sleep(0.01)
+            assert server_sockets() == 20
+            for sock in socks:
+                sock.close()  # FIN, no close frame
+            deadline = time.monotonic() + 5
+            while (left := server_sockets()) > 0:
+                assert time.monotonic() < deadline, f"{left} closed sockets are still held"
+                await asyncio.sleep(0.01)
+        finally:
+            await runner.cleanup()
+
+    gc.collect()
+    gc.disable()  # cyclic garbage stays countable until collected
+    try:
+        uvloop.run(scenario())
+    finally:
+        gc.enable()
 
 
 async def test_heartbeat_drops_silent_clients_and_keeps_live_ones(aiohttp_client, make_app):

@@ -291,6 +291,7 @@ class Hub:
                     break
         finally:
             self.drop(conn)
+            _drop_tracebacks(ws.exception())
         return ws
 
     async def dispatch(self, conn: Conn, raw: bytes) -> None:
@@ -397,6 +398,17 @@ class Hub:
             await asyncio.wait([asyncio.ensure_future(
                 c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down"))
                 for c in conns], timeout=3)
+
+
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    """aiohttp keeps the error that ended a socket (a peer gone without a close frame, the
+    usual way phones and dropped networks leave), and that error's traceback holds frames
+    that hold the WebSocketResponse: a reference cycle that keeps all of the connection's
+    objects (~45) alive until a full GC pass, which then stops the loop for ~70 ms per
+    1,000 such sockets. Without the tracebacks, reference counting frees them at once."""
+    while exc is not None:
+        exc.__traceback__ = None
+        exc = exc.__context__
 
 
 def _failed(fut: asyncio.Future) -> bool:
