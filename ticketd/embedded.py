@@ -143,17 +143,17 @@ def _redis_answers(port: int) -> bool:
 def _stop(pid: int, timeout: float = 10) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # ours: reap it as it exits
     deadline = time.monotonic() + timeout
-    while process_running(pid):
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if this process started it
+        if not process_running(pid):
+            return
         if time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            break
+            return
         time.sleep(0.05)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
