@@ -4,7 +4,6 @@ that drive the API like a client would."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import os

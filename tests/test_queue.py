@@ -9,7 +9,6 @@ import time
 import psycopg2
 import redis as redis_sync
 
-from ticketd import keys
 from ticketd.auth import TokenSigner
 from ticketd.waitingroom import event_keys, wait_estimate
 

@@ -8,7 +8,6 @@ import signal
 import time
 
 import aiohttp
-import pytest
 
 from conftest import Api, db_query
 

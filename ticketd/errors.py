@@ -69,10 +69,6 @@ class IdempotencyMismatch(Conflict):
     code, message = "idempotency_key_reused", "This Idempotency-Key was used with a different request"
 
 
-class PayloadTooLarge(ApiError):
-    status, code, message = 413, "payload_too_large", "Request body too large"
-
-
 class RateLimited(ApiError):
     status, code, message = 429, "rate_limited", "Too many requests"
 

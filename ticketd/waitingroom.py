@@ -334,7 +334,6 @@ class WaitingRoom:
         self._reported_conns: set[str] = set()
         self._settings_refreshed = 0.0
         self._redis_warned = 0.0
-        self.last_tick_seconds = 0.0
 
     # ---- wiring ------------------------------------------------------------------
 
@@ -517,7 +516,6 @@ class WaitingRoom:
     async def tick(self) -> list[dict]:
         """One pass over every event: admission (if no instance decided this tick yet),
         local caches and metrics, pushes, this instance's heartbeat."""
-        started = time.perf_counter()
         if self._dirty or time.monotonic() - self._settings_refreshed > SETTINGS_REFRESH_SECONDS:
             await self._refresh_settings()
         event_ids = sorted(_text(e) for e in await self.redis.smembers(EVENTS_KEY))
@@ -549,7 +547,6 @@ class WaitingRoom:
             decided.append(decision)
             if admitted:
                 metrics.ADMISSIONS.labels(event=event_id).inc(len(admitted))
-        self.last_tick_seconds = time.perf_counter() - started
         await self._heartbeat()
         for decision in decided:
             await self._after_decision(decision)
