@@ -38,9 +38,12 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ticketd import auth, bridge, db, embedded  # noqa: E402
+from ticketd import auth, db, embedded  # noqa: E402
 from ticketd.auth import TokenSigner  # noqa: E402
+from ticketd.changes import ChangeFeed  # noqa: E402
 from ticketd.config import Config  # noqa: E402
+from ticketd.live import bridge  # noqa: E402
+from ticketd.luascripts import Script  # noqa: E402
 from ticketd.waitingroom import WaitingRoom, event_keys  # noqa: E402
 
 SECRET = "bench-secret"
@@ -100,8 +103,8 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
     config = dataclasses.replace(Config.from_env({}), database_url=database_url, redis_url=redis_url,
                                  secret=SECRET, admission_interval=1.0, queue_abandon_seconds=3600,
                                  instance_id="bench-loader")
-    room = WaitingRoom(config)
-    room.attach(redis, pool, None)
+    room = WaitingRoom(config, redis, pool, ChangeFeed())
+    publish = Script(redis, "ticketd.live", "publish")
     await auth.create_admin(pool, "bench-admin@example.com", "bench-password-1")
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     async with http.post(f"{url}/api/auth/login", json={"email": "bench-admin@example.com",
@@ -111,12 +114,12 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
             "ticketTypes": [{"name": "GA", "price": 10, "quantity": 1000}],
             "queue": {"mode": "on", "capacity": CAPACITY, "sessionSeconds": 600}}
     async with http.post(f"{url}/api/events", json=body, headers={"Authorization": f"Bearer {admin}"}) as resp:
-        eid = (await resp.json())["event"]["id"]
+        eid = int((await resp.json())["event"]["id"])
     tokens: dict[int, str] = {}
 
     def token(user: int) -> str:
         if user not in tokens:
-            tokens[user] = signer.issue(str(user), "user")
+            tokens[user] = signer.issue(user, "user")
         return tokens[user]
 
     async def http_check(user: int) -> None:
@@ -163,23 +166,23 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
     await run_many(10_000, 100, lambda i: http_check(bulk_to + i))
     elapsed = time.perf_counter() - started
     print(f"check over HTTP, queue {bulk_to:,} -> {args.queued:,}: {10_000 / elapsed:6.0f} requests/s")
-    queued = await redis.zcard(event_keys(eid)[2])
+    queued = await redis.zcard(event_keys(eid).queue)
     assert queued == args.queued, queued
 
     await status_latency(args.queued, f"{args.queued:,}")
 
     # 4. admission ticks with 100,000 queued: each decided tick admits CAPACITY.
-    admitted_key = event_keys(eid)[3]
+    admitted_key = event_keys(eid).admitted
     busy, idle = [], []
     for round_ in range(6):
         await redis.delete(admitted_key)  # the previous batch is done shopping
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            decided = [d for d in await room.tick() if d["eventId"] == eid]
+            decided = [reply for event, reply in await room.tick() if event == eid]
             took = time.perf_counter() - started
-            if decided and decided[0]["admitted"]:
-                busy.append((took, len(decided[0]["admitted"])))
+            if decided and decided[0].admitted:
+                busy.append((took, len(decided[0].admitted)))
                 break
             idle.append(took)
             await asyncio.sleep(0.05)
@@ -190,7 +193,7 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
           f"({len(idle)} ticks)")
 
     # 5. queue-update to 5,000 waiting sockets on the one instance.
-    queue_key = event_keys(eid)[2]
+    queue_key = event_keys(eid).queue
     waiting = [int(u) for u in await redis.zrange(queue_key, 10, 10 + args.sockets - 1)]
     ws_url = url.replace("http", "ws") + "/ws"
     sockets = []
@@ -224,9 +227,9 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
         await room.leave(eid, head)  # everyone behind moves up by one
         room_name = f"queue:{eid}"
         t0 = time.perf_counter()
-        await redis.register_script(bridge.PUBLISH_LUA)(
-            keys=[bridge.seq_key(room_name), bridge.channel(room_name)],
-            args=[0, b'{"op":"event","room":' + orjson.dumps(room_name) + b',"event":"tick","seq":',
+        await publish(
+            [bridge.seq_key(room_name), bridge.channel(room_name)],
+            [0, b'{"op":"event","room":' + orjson.dumps(room_name) + b',"event":"tick","seq":',
                   b',"data":' + orjson.dumps({"admitted": []}) + b"}", bridge.now_header("tick")])
         await asyncio.wait_for(asyncio.gather(*waiters), 60)
         print(f"queue-update to {len(sockets):,} sockets: first {1000 * (min(received) - t0):7.1f} ms, "

@@ -29,7 +29,7 @@ import signal
 import socket
 import statistics
 
-from ticketd import ws
+from ticketd.live import hub as ws
 
 FRAME = ws.text_frame(b'{"op":"event","room":"event:1","event":"announcement","seq":1,'
                       b'"data":{"message":"Doors open at 19:00","at":"2026-11-26T23:00:00Z"}}')
@@ -78,14 +78,13 @@ async def measure(clients: int, rounds: int) -> None:
     server = await loop.create_server(lambda: _Collect(transports, ready, clients), sock=listener)
     await ready.wait()
 
-    hub = ws.Hub()
-    room = ws.Room("event:1", ws.RoomKind("event", None, None), "1")
+    room = ws.Room("event:1", ws.RoomKind("event", None, None), 1)
     room.members.update(ws.Conn(None, transport, None) for transport in transports)
     # Sockets for the bare sends share the transports' descriptors; detached before closing.
     bare = [socket.socket(fileno=t.get_extra_info("socket").fileno()) for t in transports]
 
     def push_hub():
-        hub._write_all(room, 1, FRAME)
+        ws.write_all(room, 1, FRAME, 1 << 30)
 
     def push_send():
         for sock in bare:

@@ -66,6 +66,6 @@ def test_passwords_are_scrypt_hashed():
 
 def test_token_signer_roundtrip():
     signer = TokenSigner("s", 60)
-    who = signer.verify(signer.issue("7", "admin"))
-    assert who.user_id == "7" and who.is_admin
+    who = signer.verify(signer.issue(7, "admin"))
+    assert who.user_id == 7 and who.is_admin
     assert int(time.time()) < 10**10

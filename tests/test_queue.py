@@ -113,7 +113,7 @@ async def test_strict_fifo_admission_order(api, admin_token, redis_url):
     user_of = {t: str(10_000 + i) for i, t in enumerate(tokens)}
     order = [user_of[t] for t in tokens]
     r = redis_sync.Redis.from_url(redis_url, decode_responses=True)
-    admitted_key = event_keys(eid)[3]
+    admitted_key = event_keys(int(eid)).admitted
     served: list[str] = []
     while len(served) < len(order):
         async def next_batch():
@@ -164,7 +164,7 @@ async def test_abandoned_waiters_are_dropped(aiohttp_client, make_app, database_
         await check(api, eid, t)
     await until(lambda: _admitted(api, eid, holder))
     r = redis_sync.Redis.from_url(redis_url, decode_responses=True)
-    queue_key = event_keys(eid)[2]
+    queue_key = event_keys(int(eid)).queue
 
     async def silent_dropped():
         await status(api, eid, polling)  # keeps polling: stays

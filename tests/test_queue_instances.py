@@ -25,7 +25,7 @@ async def test_capacity_never_exceeded_across_three_instances(ticketd_processes,
     user_of = {t: str(10_000 + i) for i, t in enumerate(tokens)}
     token_of = {u: t for t, u in user_of.items()}
     r = aioredis.from_url(redis_url, decode_responses=True)
-    queue_key, admitted_key = event_keys(eid)[2], event_keys(eid)[3]
+    queue_key, admitted_key = event_keys(int(eid)).queue, event_keys(int(eid)).admitted
     samples: list[int] = []
     stop = asyncio.Event()
 

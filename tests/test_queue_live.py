@@ -107,7 +107,7 @@ async def test_open_socket_keeps_a_waiter_present(aiohttp_client, make_app, data
     ws = await connect(client, f"/ws?token={connected}")
     await ws.join(f"queue:{eid}")
     r = redis_sync.Redis.from_url(redis_url, decode_responses=True)
-    queue_key = event_keys(eid)[2]
+    queue_key = event_keys(int(eid)).queue
 
     async def silent_dropped():
         return r.zscore(queue_key, "10002") is None

@@ -1,4 +1,5 @@
-"""The application factory."""
+"""The application factory: every resource built, started and stopped by its own cleanup
+context, in dependency order; the routes of every area."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import (api_admin, api_auth, api_events, api_health, api_queue, api_reservations, background, db,
-               inventory, keys, metrics, pages)
+from . import appkeys, background, db
+from .api import ROUTES
+from .api.http import MAX_BODY_BYTES, error_middleware
 from .auth import TokenSigner
+from .changes import ChangeFeed
 from .config import Config
-from .http import MAX_BODY_BYTES, error_middleware
+from .inventory import Inventory
+from .live.hub import Hub
+from .live.protocol import WsEndpoint
+from .live.pushes import Pushes
+from .live.rooms import room_kinds
 from .ratelimit import RateLimiter
-from .realtime import Realtime, close_sockets, realtime_ctx
 from .waitingroom import WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -24,10 +30,11 @@ EXPIRY_BATCH = 200
 
 
 async def postgres_ctx(app: web.Application):
-    config = app[keys.config]
+    config = app[appkeys.config]
     pool = await db.create_pool(config.database_url, maxsize=config.db_pool_size)
     await db.migrate(pool)
-    app[keys.db] = pool
+    app[appkeys.db] = pool
+    app[appkeys.inventory] = Inventory(pool, app[appkeys.feed], config.hold_seconds)
     yield
     pool.close()
     await pool.wait_closed()
@@ -38,28 +45,42 @@ async def redis_ctx(app: web.Application):
     # A bounded pool that waits for a free connection: redis-py's default pool raises
     # MaxConnectionsError past 100 concurrent commands, which a burst of arrivals reaches.
     pool = aioredis.BlockingConnectionPool.from_url(
-        app[keys.config].redis_url, max_connections=256, timeout=5,
+        app[appkeys.config].redis_url, max_connections=256, timeout=5,
         socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
     client = aioredis.Redis.from_pool(pool)
-    app[keys.redis] = client
-    app[keys.rate_limiter] = RateLimiter(client)
+    app[appkeys.redis] = client
+    app[appkeys.rate_limiter] = RateLimiter(client)
+    app[appkeys.waiting_room] = WaitingRoom(app[appkeys.config], client, app[appkeys.db], app[appkeys.feed])
     yield
     await client.aclose()
 
 
+async def live_ctx(app: web.Application):
+    """The hub and its Redis bridge, the pushes, and /ws."""
+    config = app[appkeys.config]
+    client, pool, room = app[appkeys.redis], app[appkeys.db], app[appkeys.waiting_room]
+    hub = Hub(room_kinds(pool, room), config.redis_url, client, config.ws_max_buffer)
+    pushes = Pushes(hub, client, pool, room, app[appkeys.feed], config.push_interval_ms)
+    app[appkeys.hub] = hub
+    await hub.start(config.ws_heartbeat)
+    yield
+    await pushes.stop()
+    await hub.stop()
+
+
 async def expiry_ctx(app: web.Application):
     """Release pending reservations past their hold, in every instance."""
+    inventory = app[appkeys.inventory]
+    interval = app[appkeys.config].expiry_interval
+
     async def sweep_forever():
-        interval = app[keys.config].expiry_interval
         while True:
-            released = []
+            released = 0
             try:
-                released = await inventory.expire_due(app[keys.db], EXPIRY_BATCH)
-                for change in released:
-                    app[keys.realtime].inventory_changed(change)
+                released = await inventory.expire_due(EXPIRY_BATCH)
             except Exception:
                 log.exception("expiry sweep failed; retrying")
-            if len(released) < EXPIRY_BATCH:  # a full batch means more are due: go on at once
+            if released < EXPIRY_BATCH:  # a full batch means more are due: go on at once
                 await asyncio.sleep(interval)
 
     task = asyncio.create_task(sweep_forever(), name="reservation-expiry")
@@ -67,29 +88,32 @@ async def expiry_ctx(app: web.Application):
     await background.stop(task)
 
 
-async def waitingroom_ctx(app: web.Application):
-    """The waiting room once Redis and PostgreSQL exist; its admission task in every instance."""
-    room = app[keys.waiting_room]
-    room.attach(app[keys.redis], app[keys.db], app[keys.realtime])
-    room.register_rooms()
-    task = asyncio.create_task(room.run_admissions(), name="queue-admission")
+async def admission_ctx(app: web.Application):
+    """The waiting room's admission task, in every instance."""
+    hub = app[appkeys.hub]
+    task = asyncio.create_task(app[appkeys.waiting_room].run_admissions(hub.connections_per_event),
+                               name="queue-admission")
     yield
     await background.stop(task)
 
 
+async def close_sockets(app: web.Application) -> None:
+    await app[appkeys.hub].close_all()
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
-    app[keys.config] = config
-    app[keys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
-    app[keys.realtime] = Realtime()
-    app[keys.waiting_room] = WaitingRoom(config)
-    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, realtime_ctx, expiry_ctx, waitingroom_ctx])
+    app[appkeys.config] = config
+    app[appkeys.feed] = ChangeFeed()
+    app[appkeys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, live_ctx, expiry_ctx, admission_ctx])
     app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
-    for area in (api_health, api_auth, api_events, api_reservations, api_queue, api_admin, metrics):
-        app.router.add_routes(area.routes)
-    # The hub's method itself handles /ws: no wrapper coroutine kept alive per socket.
-    app.router.add_get("/ws", app[keys.realtime].hub.handle, name="ws")
-    app.router.add_routes(pages.routes)  # last: browser pages and /static/
+    for routes in ROUTES:
+        app.router.add_routes(routes)
+    # The endpoint's method itself handles /ws: no wrapper coroutine kept alive per socket.
+    # Routes freeze before startup, so it finds the hub (built in live_ctx) by its key.
+    app.router.add_get("/ws", WsEndpoint(appkeys.hub, app[appkeys.signer], config.allowed_origins).handle,
+                       name="ws")
     _setup_cors(app, config)
     return app
 

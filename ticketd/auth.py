@@ -31,15 +31,20 @@ RETURNING id, email, name, role
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """Who a verified token speaks for."""
-    user_id: str
+    user_id: int
     role: str
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def shopper(self) -> str:
+        """Who this is in the waiting room."""
+        return str(self.user_id)
 
 
 def hash_password(password: str) -> str:
@@ -76,7 +81,7 @@ class TokenSigner:
         self._key = hashlib.sha256(("ticketd-token:" + secret).encode()).digest()
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: str, role: str) -> str:
+    def issue(self, user_id: int, role: str) -> str:
         payload = _b64(orjson.dumps({"sub": str(user_id), "role": role,
                                      "exp": int(time.time()) + self.ttl_seconds}))
         return f"{payload}.{self._sign(payload)}"
@@ -90,15 +95,19 @@ class TokenSigner:
             claims = orjson.loads(_unb64(payload))
         except (ValueError, orjson.JSONDecodeError):
             raise errors.Unauthorized("Invalid token") from None
-        if claims.get("exp", 0) < time.time():
+        if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int) \
+                or not isinstance(claims.get("sub"), str) or not claims["sub"].isdigit():
+            raise errors.Unauthorized("Invalid token")
+        if claims["exp"] < time.time():
             raise errors.Unauthorized("Token expired")
-        return Identity(user_id=claims["sub"], role=claims["role"])
+        return Identity(user_id=int(claims["sub"]), role=claims.get("role", "user"))
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
 
 def user_view(row: dict) -> dict:
+    """The contract's user object from a users row (as the functions below return them)."""
     return {"id": str(row["id"]), "email": row["email"], "name": row["name"], "role": row["role"]}
 
 
@@ -108,23 +117,23 @@ async def register(pool, email: str, password: str, name: str) -> dict:
     row = await db.fetch_one(pool, INSERT_USER, (email, name, password_hash, "user"))
     if row is None:
         raise errors.EmailTaken(details={"email": ["This email is already registered"]})
-    return user_view(row)
+    return row
 
 
 async def login(pool, email: str, password: str) -> dict:
     row = await db.fetch_one(pool, SELECT_USER_BY_EMAIL, (email,))
     if row is None or not await asyncio.to_thread(verify_password, password, row["password_hash"]):
         raise errors.Unauthorized("Wrong email or password")
-    return user_view(row)
+    return row
 
 
-async def get_user(pool, user_id: str) -> dict:
-    row = await db.fetch_one(pool, SELECT_USER_BY_ID, (int(user_id),))
+async def get_user(pool, user_id: int) -> dict:
+    row = await db.fetch_one(pool, SELECT_USER_BY_ID, (user_id,))
     if row is None:
         raise errors.Unauthorized("Unknown user")
-    return user_view(row)
+    return row
 
 
 async def create_admin(pool, email: str, password: str, name: str = "Administrator") -> dict:
     password_hash = await asyncio.to_thread(hash_password, password)
-    return user_view(await db.fetch_one(pool, UPSERT_ADMIN, (email, name, password_hash)))
+    return await db.fetch_one(pool, UPSERT_ADMIN, (email, name, password_hash))

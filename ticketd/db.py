@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 from typing import AsyncIterator
 
 import aiopg
 import psycopg2.extras
+
+from .paths import bundled
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,12 @@ def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for every numbered file in sql/, in order."""
     files = sorted(
         (entry.name, entry.read_text(encoding="utf-8"))
-        for entry in sql_dir().iterdir()
+        for entry in bundled("sql", "001_initial.sql").iterdir()
         if entry.name.endswith(".sql") and entry.name[:3].isdigit()
     )
     return [(name.removesuffix(".sql"), text) for name, text in files]
 
 
-def sql_dir() -> Path:
-    # Installed: ticketd/sql inside the package; source checkout: ../sql beside it.
-    installed = Path(__file__).resolve().parent / "sql"
-    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 
 
 async def migrate(pool: aiopg.Pool) -> list[str]:

@@ -17,8 +17,22 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class HttpError(ApiError):
+    """One of aiohttp's own HTTP errors (unknown route, wrong method, body too large)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message, headers=headers)
+        self.status, self.code = status, code
+
+
 class ValidationFailed(ApiError):
     status, code, message = 400, "validation_error", "Request validation failed"
+
+    @classmethod
+    def from_marshmallow(cls, exc) -> "ValidationFailed":
+        """Details name each bad field, as marshmallow reports them."""
+        details = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return cls(details=details)
 
 
 class Unauthorized(ApiError):
@@ -71,6 +85,11 @@ class IdempotencyMismatch(Conflict):
 
 class RateLimited(ApiError):
     status, code, message = 429, "rate_limited", "Too many requests"
+
+
+class Internal(ApiError):
+    """A bug: the caller has logged the traceback."""
+    status, code, message = 500, "internal_error", "Internal server error"
 
 
 class Unavailable(ApiError):

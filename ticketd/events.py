@@ -103,7 +103,8 @@ def ticket_type_view(row: dict) -> dict:
 
 
 async def list_events(pool, queue_active=None) -> list[dict]:
-    """Every event; ``queue_active(event_id, mode)`` tells whether its queue is active."""
+    """Every event; ``await queue_active(event_id, mode)`` tells whether its queue is active
+    (without it: only mode `on` counts as active)."""
     rows = await db.fetch_all(pool, SELECT_EVENTS)
     types = await db.fetch_all(pool, SELECT_TICKET_TYPES, ([r["id"] for r in rows],))
     by_event: dict[int, list] = {}
@@ -127,7 +128,7 @@ async def get_event(pool, event_id: int, queue_active=None) -> dict:
 async def _active(queue_active, row: dict) -> bool:
     if queue_active is None:
         return row["queue_mode"] == "on"
-    return await queue_active(str(row["id"]), row["queue_mode"])
+    return await queue_active(row["id"], row["queue_mode"])
 
 
 async def availability(pool, event_id: int) -> dict[str, int]:

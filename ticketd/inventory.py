@@ -1,5 +1,8 @@
 """Reservations: holding, confirming and releasing stock and seats.
 
+Every write that commits tells the change feed what it touched (``StockChanged``; a
+confirmation also ``PurchaseConfirmed``).
+
 Overselling is impossible by construction: every hold takes the row locks of the seats
 and ticket types it touches, always in the same order (reservation, seats by id, ticket
 types by id) so concurrent holds and releases queue behind each other instead of
@@ -8,13 +11,13 @@ deadlocking, and a CHECK on ``ticket_types.available`` backs the arithmetic.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import uuid
 
 import orjson
 
-from . import db, errors, events
+from . import db, errors, events, metrics
+from .changes import ChangeFeed, PurchaseConfirmed, StockChanged
 
 INSERT_IDEMPOTENCY_KEY = """
 INSERT INTO idempotency_keys (user_id, key, request_hash, reservation_id) VALUES (%s, %s, %s, %s)
@@ -47,6 +50,7 @@ LOCK_OWN_RESERVATION = """
 SELECT id, event_id, status, seat_ids, expires_at <= now() AS past_expiry
 FROM reservations WHERE id = %s AND user_id = %s FOR UPDATE
 """
+SELECT_OWN_STATUS = "SELECT event_id, status FROM reservations WHERE id = %s AND user_id = %s"
 SET_STATUS = "UPDATE reservations SET status = %s, updated_at = now() WHERE id = %s"
 LOCK_DUE_RESERVATIONS = """
 SELECT id, event_id, status, seat_ids FROM reservations
@@ -62,13 +66,6 @@ FROM reservations r
 """
 SELECT_OWN_RESERVATION = SELECT_RESERVATIONS + " WHERE r.id = %s AND r.user_id = %s"
 SELECT_OWN_RESERVATIONS = SELECT_RESERVATIONS + " WHERE r.user_id = %s ORDER BY r.created_at DESC LIMIT 500"
-
-
-@dataclasses.dataclass
-class InventoryChange:
-    """What a write touched, so the real-time layer can push fresh counts."""
-    event_id: str
-    seat_ids: list[str] = dataclasses.field(default_factory=list)
 
 
 def reservation_view(row: dict) -> dict:
@@ -90,104 +87,171 @@ def request_fingerprint(event_id: int, items: list[dict], seat_ids: list[int]) -
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _parse_reservation_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        raise errors.NotFound("No such reservation") from None
+class Inventory:
+    def __init__(self, pool, feed: ChangeFeed, hold_seconds: int):
+        self._pool = pool
+        self._feed = feed
+        self.hold_seconds = hold_seconds
 
+    async def get(self, user_id: int, reservation_id: uuid.UUID) -> dict:
+        row = await db.fetch_one(self._pool, SELECT_OWN_RESERVATION, (str(reservation_id), user_id))
+        if row is None:
+            raise errors.NotFound("No such reservation")
+        return reservation_view(row)
 
-async def get_reservation(pool, user_id: str, reservation_id: str) -> dict:
-    row = await db.fetch_one(pool, SELECT_OWN_RESERVATION,
-                             (str(_parse_reservation_id(reservation_id)), int(user_id)))
-    if row is None:
-        raise errors.NotFound("No such reservation")
-    return reservation_view(row)
+    async def status_of(self, user_id: int, reservation_id: uuid.UUID) -> tuple[int, str]:
+        """The event and status of one of the caller's reservations."""
+        row = await db.fetch_one(self._pool, SELECT_OWN_STATUS, (str(reservation_id), user_id))
+        if row is None:
+            raise errors.NotFound("No such reservation")
+        return row["event_id"], row["status"]
 
+    async def list(self, user_id: int) -> list[dict]:
+        return [reservation_view(r) for r in await db.fetch_all(self._pool, SELECT_OWN_RESERVATIONS, (user_id,))]
 
-async def list_reservations(pool, user_id: str) -> list[dict]:
-    return [reservation_view(r) for r in await db.fetch_all(pool, SELECT_OWN_RESERVATIONS, (int(user_id),))]
+    async def hold(self, user_id: int, event_id: int, items: list[dict], seat_ids: list[int],
+                   idempotency_key: str | None = None) -> tuple[dict, bool]:
+        """Hold the requested stock and seats; returns (reservation, created).
 
+        With an idempotency key, a repeat of the same request returns the first reservation
+        (created False); two racing requests with one key serialise on its primary key.
+        """
+        reservation_id = uuid.uuid4()
+        wanted: dict[int, int] = {}
+        for item in items:
+            wanted[item["ticket_type_id"]] = wanted.get(item["ticket_type_id"], 0) + item["quantity"]
 
-async def create_reservation(pool, user_id: str, event_id: int, items: list[dict], seat_ids: list[int],
-                             hold_seconds: int, idempotency_key: str | None = None,
-                             ) -> tuple[dict, bool, InventoryChange | None]:
-    """Hold the requested stock and seats; returns (reservation, created, change).
+        async with db.transaction(self._pool) as cur:
+            if idempotency_key is not None:
+                fingerprint = request_fingerprint(event_id, items, seat_ids)
+                await cur.execute(INSERT_IDEMPOTENCY_KEY, (user_id, idempotency_key, fingerprint,
+                                                           str(reservation_id)))
+                if await cur.fetchone() is None:
+                    await cur.execute(SELECT_IDEMPOTENCY_KEY, (user_id, idempotency_key))
+                    earlier = await cur.fetchone()
+                    if earlier["request_hash"] != fingerprint:
+                        raise errors.IdempotencyMismatch()
+                    await cur.execute(SELECT_OWN_RESERVATION, (str(earlier["reservation_id"]), user_id))
+                    return reservation_view(await cur.fetchone()), False
 
-    With an idempotency key, a repeat of the same request returns the first reservation
-    (created False); two racing requests with one key serialise on its primary key.
-    """
-    uid = int(user_id)
-    reservation_id = uuid.uuid4()
-    wanted: dict[int, int] = {}
-    for item in items:
-        wanted[item["ticket_type_id"]] = wanted.get(item["ticket_type_id"], 0) + item["quantity"]
-
-    async with db.transaction(pool) as cur:
-        if idempotency_key is not None:
-            fingerprint = request_fingerprint(event_id, items, seat_ids)
-            await cur.execute(INSERT_IDEMPOTENCY_KEY, (uid, idempotency_key, fingerprint, str(reservation_id)))
+            await cur.execute(events.SELECT_EVENT_EXISTS, (event_id,))
             if await cur.fetchone() is None:
-                await cur.execute(SELECT_IDEMPOTENCY_KEY, (uid, idempotency_key))
-                earlier = await cur.fetchone()
-                if earlier["request_hash"] != fingerprint:
-                    raise errors.IdempotencyMismatch()
-                await cur.execute(SELECT_OWN_RESERVATION, (str(earlier["reservation_id"]), uid))
-                return reservation_view(await cur.fetchone()), False, None
+                raise errors.NotFound("No such event")
+            seated_counts = await _lock_seats(cur, event_id, seat_ids)
+            type_ids = sorted(set(wanted) | set(seated_counts))
+            quantities = {t: wanted.get(t, 0) + seated_counts.get(t, 0) for t in type_ids}
+            await _lock_ticket_types(cur, event_id, wanted, quantities)
 
-        await cur.execute(events.SELECT_EVENT_EXISTS, (event_id,))
-        if await cur.fetchone() is None:
-            raise errors.NotFound("No such event")
+            await cur.execute(INSERT_RESERVATION, (str(reservation_id), user_id, event_id, seat_ids,
+                                                   self.hold_seconds))
+            for type_id, quantity in quantities.items():
+                await cur.execute(TAKE_STOCK, (quantity, type_id))
+                await cur.execute(INSERT_ITEM, (str(reservation_id), type_id, quantity))
+            if seat_ids:
+                await cur.execute(HOLD_SEATS, (str(reservation_id), seat_ids))
+            await cur.execute(SELECT_OWN_RESERVATION, (str(reservation_id), user_id))
+            reservation = reservation_view(await cur.fetchone())
+        metrics.RESERVATIONS.labels(outcome="held").inc()
+        await self._feed.emit(StockChanged(event_id, tuple(seat_ids)))
+        return reservation, True
 
-        seated_counts: dict[int, int] = {}
-        if seat_ids:
-            await cur.execute(LOCK_SEATS, (event_id, seat_ids))
-            seats = await cur.fetchall()
-            unknown = set(seat_ids) - {s["id"] for s in seats}
-            if unknown:
-                raise errors.ValidationFailed(details={"seatIds": [
-                    f"Unknown seat for this event: {', '.join(str(s) for s in sorted(unknown))}"]})
-            taken = [str(s["id"]) for s in seats if s["status"] != "available"]
-            if taken:
-                raise errors.SeatUnavailable(details={"seatIds": taken})
-            for seat in seats:
-                seated_counts[seat["ticket_type_id"]] = seated_counts.get(seat["ticket_type_id"], 0) + 1
+    async def confirm(self, user_id: int, reservation_id: uuid.UUID) -> dict:
+        """Confirm a pending reservation. One past its hold is released now (rather than by
+        the sweeper) and answered 409 reservation_expired."""
+        rid = str(reservation_id)
+        changes = []
+        async with db.transaction(self._pool) as cur:
+            row = await _lock_own(cur, rid, user_id)
+            if row["status"] == "pending" and row["past_expiry"]:
+                changes.append(await _release(cur, row, "expired"))
+            elif row["status"] == "pending":
+                await cur.execute(SELL_SEATS, (rid,))
+                await cur.execute(SET_STATUS, ("confirmed", rid))
+                changes += [StockChanged(row["event_id"], tuple(row["seat_ids"])),
+                            PurchaseConfirmed(row["event_id"], str(user_id))]
+            await cur.execute(SELECT_OWN_RESERVATION, (rid, user_id))
+            reservation = reservation_view(await cur.fetchone())
+        for change in changes:
+            await self._feed.emit(change)
+        if reservation["status"] == "expired":
+            raise errors.ReservationExpired()
+        if reservation["status"] == "cancelled":
+            raise errors.InvalidState("The reservation was cancelled")
+        if changes:
+            metrics.RESERVATIONS.labels(outcome="confirmed").inc()
+        return reservation
 
-        type_ids = sorted(set(wanted) | set(seated_counts))
-        await cur.execute(LOCK_TICKET_TYPES, (event_id, type_ids))
-        types = {t["id"]: t for t in await cur.fetchall()}
-        unknown = [t for t in wanted if t not in types]
-        if unknown:
+    async def cancel(self, user_id: int, reservation_id: uuid.UUID) -> dict:
+        rid = str(reservation_id)
+        change = None
+        async with db.transaction(self._pool) as cur:
+            row = await _lock_own(cur, rid, user_id)
+            if row["status"] in ("pending", "confirmed"):
+                change = await _release(cur, row, "cancelled")
+            await cur.execute(SELECT_OWN_RESERVATION, (rid, user_id))
+            reservation = reservation_view(await cur.fetchone())
+        if change:
+            metrics.RESERVATIONS.labels(outcome="cancelled").inc()
+            await self._feed.emit(change)
+        if reservation["status"] == "expired":
+            raise errors.ReservationExpired("The reservation had already expired; its tickets were released")
+        return reservation
+
+    async def expire_due(self, batch: int) -> int:
+        """Release pending reservations past their hold; returns how many. Safe to run in
+        every instance at once: SKIP LOCKED gives each due reservation to exactly one."""
+        async with db.transaction(self._pool) as cur:
+            await cur.execute(LOCK_DUE_RESERVATIONS, (batch,))
+            released = [await _release(cur, row, "expired") for row in await cur.fetchall()]
+        if released:
+            metrics.RESERVATIONS.labels(outcome="expired").inc(len(released))
+        for change in released:
+            await self._feed.emit(change)
+        return len(released)
+
+
+async def _lock_seats(cur, event_id: int, seat_ids: list[int]) -> dict[int, int]:
+    """Lock the requested seats; returns how many of each ticket type they are."""
+    counts: dict[int, int] = {}
+    if not seat_ids:
+        return counts
+    await cur.execute(LOCK_SEATS, (event_id, seat_ids))
+    seats = await cur.fetchall()
+    unknown = set(seat_ids) - {s["id"] for s in seats}
+    if unknown:
+        raise errors.ValidationFailed(details={"seatIds": [
+            f"Unknown seat for this event: {', '.join(str(s) for s in sorted(unknown))}"]})
+    taken = [str(s["id"]) for s in seats if s["status"] != "available"]
+    if taken:
+        raise errors.SeatUnavailable(details={"seatIds": taken})
+    for seat in seats:
+        counts[seat["ticket_type_id"]] = counts.get(seat["ticket_type_id"], 0) + 1
+    return counts
+
+
+async def _lock_ticket_types(cur, event_id: int, wanted: dict[int, int], quantities: dict[int, int]) -> None:
+    """Lock the ticket types and check each against its stock and per-order limit."""
+    await cur.execute(LOCK_TICKET_TYPES, (event_id, list(quantities)))
+    types = {t["id"]: t for t in await cur.fetchall()}
+    unknown = [t for t in wanted if t not in types]
+    if unknown:
+        raise errors.ValidationFailed(details={"items": [
+            f"Unknown ticket type for this event: {', '.join(str(t) for t in unknown)}"]})
+    for type_id, quantity in quantities.items():
+        ticket_type = types[type_id]
+        if type_id in wanted and ticket_type["seated"]:
             raise errors.ValidationFailed(details={"items": [
-                f"Unknown ticket type for this event: {', '.join(str(t) for t in unknown)}"]})
-        for type_id in type_ids:
-            ticket_type = types[type_id]
-            if type_id in wanted and ticket_type["seated"]:
-                raise errors.ValidationFailed(details={"items": [
-                    f"{ticket_type['name']} is seated: choose seats with seatIds"]})
-            quantity = wanted.get(type_id, 0) + seated_counts.get(type_id, 0)
-            if quantity > ticket_type["max_per_order"]:
-                raise errors.LimitExceeded(
-                    f"At most {ticket_type['max_per_order']} {ticket_type['name']} tickets per order",
-                    {"ticketTypeId": str(type_id), "maxPerOrder": ticket_type["max_per_order"]})
-            if quantity > ticket_type["available"]:
-                raise errors.SoldOut(details={"ticketTypeId": str(type_id),
-                                              "available": ticket_type["available"]})
-
-        await cur.execute(INSERT_RESERVATION, (str(reservation_id), uid, event_id, seat_ids, hold_seconds))
-        for type_id in type_ids:
-            quantity = wanted.get(type_id, 0) + seated_counts.get(type_id, 0)
-            await cur.execute(TAKE_STOCK, (quantity, type_id))
-            await cur.execute(INSERT_ITEM, (str(reservation_id), type_id, quantity))
-        if seat_ids:
-            await cur.execute(HOLD_SEATS, (str(reservation_id), seat_ids))
-        await cur.execute(SELECT_OWN_RESERVATION, (str(reservation_id), uid))
-        reservation = reservation_view(await cur.fetchone())
-    change = InventoryChange(str(event_id), [str(s) for s in seat_ids])
-    return reservation, True, change
+                f"{ticket_type['name']} is seated: choose seats with seatIds"]})
+        if quantity > ticket_type["max_per_order"]:
+            raise errors.LimitExceeded(
+                f"At most {ticket_type['max_per_order']} {ticket_type['name']} tickets per order",
+                {"ticketTypeId": str(type_id), "maxPerOrder": ticket_type["max_per_order"]})
+        if quantity > ticket_type["available"]:
+            raise errors.SoldOut(details={"ticketTypeId": str(type_id),
+                                          "available": ticket_type["available"]})
 
 
-async def _release(cur, reservation: dict, status: str) -> InventoryChange:
+async def _release(cur, reservation: dict, status: str) -> StockChanged:
     """Return a locked reservation's stock and seats and give it its final status."""
     await cur.execute(LOCK_RESERVATION_SEATS, (reservation["id"],))
     await cur.fetchall()
@@ -196,65 +260,13 @@ async def _release(cur, reservation: dict, status: str) -> InventoryChange:
     for item in await cur.fetchall():
         await cur.execute(RETURN_STOCK, (item["quantity"], item["ticket_type_id"]))
     await cur.execute(SET_STATUS, (status, reservation["id"]))
-    return InventoryChange(str(reservation["event_id"]), [str(s) for s in reservation["seat_ids"]])
+    return StockChanged(reservation["event_id"], tuple(reservation["seat_ids"]))
 
 
-async def _lock_own(cur, reservation_id: str, user_id: str) -> dict:
+async def _lock_own(cur, reservation_id: str, user_id: int) -> dict:
     """Lock the caller's reservation; anyone else's is NotFound, as if it did not exist."""
-    await cur.execute(LOCK_OWN_RESERVATION, (reservation_id, int(user_id)))
+    await cur.execute(LOCK_OWN_RESERVATION, (reservation_id, user_id))
     row = await cur.fetchone()
     if row is None:
         raise errors.NotFound("No such reservation")
     return row
-
-
-async def confirm_reservation(pool, user_id: str, reservation_id: str) -> tuple[dict, InventoryChange | None]:
-    rid = str(_parse_reservation_id(reservation_id))
-    change = None
-    async with db.transaction(pool) as cur:
-        row = await _lock_own(cur, rid, user_id)
-        if row["status"] == "pending" and row["past_expiry"]:
-            # Past its hold: release it now rather than wait for the sweeper.
-            change = await _release(cur, row, "expired")
-        elif row["status"] == "pending":
-            await cur.execute(SELL_SEATS, (rid,))
-            await cur.execute(SET_STATUS, ("confirmed", rid))
-            change = InventoryChange(str(row["event_id"]), [str(s) for s in row["seat_ids"]])
-        await cur.execute(SELECT_OWN_RESERVATION, (rid, int(user_id)))
-        reservation = reservation_view(await cur.fetchone())
-    if reservation["status"] == "expired":
-        raise ExpiredOnConfirm(change)
-    if reservation["status"] == "cancelled":
-        raise errors.InvalidState("The reservation was cancelled")
-    return reservation, change
-
-
-class ExpiredOnConfirm(errors.ReservationExpired):
-    """409 reservation_expired, carrying the release it caused (if any) for the pushes."""
-
-    def __init__(self, change: InventoryChange | None):
-        super().__init__()
-        self.change = change
-
-
-async def cancel_reservation(pool, user_id: str, reservation_id: str) -> tuple[dict, InventoryChange | None]:
-    rid = str(_parse_reservation_id(reservation_id))
-    change = None
-    async with db.transaction(pool) as cur:
-        row = await _lock_own(cur, rid, user_id)
-        if row["status"] in ("pending", "confirmed"):
-            change = await _release(cur, row, "cancelled")
-        await cur.execute(SELECT_OWN_RESERVATION, (rid, int(user_id)))
-        reservation = reservation_view(await cur.fetchone())
-    if reservation["status"] == "expired":
-        raise errors.ReservationExpired("The reservation had already expired; its tickets were released")
-    return reservation, change
-
-
-async def expire_due(pool, batch: int) -> list[InventoryChange]:
-    """Release pending reservations past their hold. Safe to run in every instance at
-    once: SKIP LOCKED gives each due reservation to exactly one of them."""
-    async with db.transaction(pool) as cur:
-        await cur.execute(LOCK_DUE_RESERVATIONS, (batch,))
-        due = await cur.fetchall()
-        return [await _release(cur, row, "expired") for row in due]

@@ -1,9 +1,8 @@
-"""Prometheus metrics, defined once per process and served at /metrics."""
+"""Prometheus metrics, defined once per process (served at /metrics by api.health)."""
 
 from __future__ import annotations
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 WS_CONNECTIONS = Gauge("ticketd_ws_connections", "Open WebSocket connections on this instance")
 WS_SLOW_CLIENTS_CUT = Counter("ticketd_ws_slow_clients_cut_total",
@@ -15,18 +14,6 @@ PUSH_LATENCY = Histogram("ticketd_push_latency_seconds",
 QUEUE_LENGTH = Gauge("ticketd_queue_length", "Shoppers waiting in the queue", ["event"])
 ACTIVE_SHOPPERS = Gauge("ticketd_active_shoppers", "Admitted shoppers currently active", ["event"])
 ADMISSIONS = Counter("ticketd_admissions_total", "Shoppers admitted from the queue", ["event"])
-RESERVATIONS = Counter("ticketd_reservations_total", "Reservation outcomes", ["outcome"])
-
-routes = web.RouteTableDef()
-
-
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format.
-    ---
-    summary: Metrics
-    tags: [operations]
-    responses:
-      200: {description: Prometheus text exposition format}
-    """
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+RESERVATIONS = Counter("ticketd_reservations_total",
+                       "Reservations by what happened to them: held, confirmed, cancelled, expired",
+                       ["outcome"])

@@ -3,17 +3,15 @@ and who is calling."""
 
 from __future__ import annotations
 
-import decimal
 import logging
 
-import orjson
-import psycopg2
-import redis.exceptions
 from aiohttp import web
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
-from . import errors, keys
-from .auth import Identity
+from .. import appkeys, errors
+from ..auth import Identity
+from ..codec import JSONDecodeError, dumps, loads, parse_id
+from ..failures import classify
 
 log = logging.getLogger(__name__)
 
@@ -29,54 +27,34 @@ _HTTP_CODES = {
 }
 
 
-def dumps(data) -> bytes:
-    """JSON bytes with times as ISO-8601 UTC ("…Z")."""
-    return orjson.dumps(data, default=_jsonable, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
-
-
-def _jsonable(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_response(data, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=dumps(data), status=status, headers=headers,
                         content_type="application/json")
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None,
-                   headers: dict | None = None) -> web.Response:
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return json_response(body, status=status, headers=headers)
+def error_response(error: errors.ApiError) -> web.Response:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return json_response(body, status=error.status, headers=error.headers or None)
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except errors.ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-    except ValidationError as exc:
-        details = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return error_response(400, "validation_error", "Request validation failed", details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "error")
         message = "Request body too large (limit 64 KiB)" if exc.status == 413 else exc.reason
-        return error_response(exc.status, code, message, headers=_passthrough_headers(exc))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        log.warning("Redis unavailable while serving %s %s", request.method, request.path)
-        return error_response(503, "unavailable", "Redis is unavailable; try again shortly",
-                              {"redis": "down"}, headers={"Retry-After": "5"})
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        log.warning("PostgreSQL unavailable while serving %s %s", request.method, request.path)
-        return error_response(503, "unavailable", "The database is unavailable; try again shortly",
-                              {"postgres": "down"}, headers={"Retry-After": "5"})
-    except Exception:
-        log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Internal server error")
+        return error_response(errors.HttpError(exc.status, _HTTP_CODES.get(exc.status, "error"),
+                                               message, _passthrough_headers(exc)))
+    except Exception as exc:
+        error = classify(exc)
+        if error is None:
+            log.exception("Unhandled error on %s %s", request.method, request.path)
+            error = errors.Internal()
+        elif error.status == 503:
+            log.warning("%s while serving %s %s", error.message, request.method, request.path)
+        return error_response(error)
 
 
 def _passthrough_headers(exc: web.HTTPException) -> dict:
@@ -89,8 +67,8 @@ async def parse_body(request: web.Request, schema: Schema) -> dict:
     if not raw:
         raise errors.ValidationFailed("A JSON body is required", {"_body": ["Missing JSON body"]})
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data = loads(raw)
+    except JSONDecodeError as exc:
         raise errors.ValidationFailed("Malformed JSON", {"_body": [f"Invalid JSON: {exc}"]}) from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed("The body must be a JSON object", {"_body": ["Expected an object"]})
@@ -107,7 +85,7 @@ def identity(request: web.Request) -> Identity | None:
         elif scheme.lower() != "bearer" or not token:
             raise errors.Unauthorized("Use Authorization: Bearer <token>")
         else:
-            request[_IDENTITY] = request.app[keys.signer].verify(token.strip())
+            request[_IDENTITY] = request.app[appkeys.signer].verify(token.strip())
     return request[_IDENTITY]
 
 
@@ -125,12 +103,6 @@ def require_admin(request: web.Request) -> Identity:
     return who
 
 
-def int_id(value: str, field: str = "id") -> int:
-    """Path ids are opaque strings to clients; ours are integers, so others are 404s."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise errors.NotFound(f"No such {field}") from None
-    if not 0 < number < 2**63:
-        raise errors.NotFound(f"No such {field}")
-    return number
+def event_id(request: web.Request) -> int:
+    """The path's ``{eventId}``."""
+    return parse_id(request.match_info["eventId"], "event")

@@ -1,10 +1,10 @@
-"""GET /ws: the WebSocket protocol and the in-process hub of rooms.
+"""The in-process hub: rooms, their members, and delivering pushes to sockets.
 
 A push is serialised once, framed once, and the same bytes are written synchronously to
 every local member's transport: no per-recipient await, task or gather, so one slow
-socket cannot hold up the others. A socket whose unsent output passes
-``config.ws_max_buffer`` is cut off (1013, then abort: a client that stopped reading
-would never finish a polite close).
+socket cannot hold up the others. A socket whose unsent output passes ``max_buffer`` is
+cut off (1013, then abort: a client that stopped reading would never finish a polite
+close).
 
 Joins are exact with respect to pushes: the connection is parked in the room's
 ``pending`` map (pushes are buffered for it) while the snapshot loads, the reply carries
@@ -18,22 +18,18 @@ import asyncio
 import logging
 import struct
 import time
-import urllib.parse
+from typing import Awaitable, Callable
 
-import orjson
-import psycopg2
-import redis.exceptions
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
-from . import bridge as bridge_mod
-from . import errors, keys, metrics
-from .http import dumps
+from .. import background, errors, metrics
+from ..codec import dumps, loads, parse_id
+from ..failures import REDIS_DOWN
+from .bridge import Bridge, channel
 
 log = logging.getLogger(__name__)
 
 MAX_ROOMS = 50
-MAX_BAD_FRAMES = 10
-MAX_FRAME_BYTES = 4096
 # Identical join snapshots of a shared room are served from one load while the room's
 # seq has not moved and the load is younger than this (queue state has no push of its own).
 SNAPSHOT_TTL = 1.0
@@ -74,15 +70,25 @@ class Conn:
             pass
 
 
+Authorize = Callable[[object, int], Awaitable[None]]
+Snapshot = Callable[[object, int], Awaitable[dict]]
+Personalize = Callable[[int, str, dict, list], Awaitable[list]]
+
+
 class RoomKind:
+    """``prefix:{eventId}`` rooms. ``authorize(identity, event_id)`` raises the contract's
+    error when the connection may not join; ``snapshot(identity, event_id)`` is the join
+    reply's data. With ``personalize(event_id, event, data, identities)`` a push is
+    rendered per local member ((event, data) or None to skip) instead of the same bytes for
+    all. ``shared``: the snapshot does not depend on who asks, so joiners share one load."""
     __slots__ = ("prefix", "authorize", "snapshot", "personalize", "shared")
 
-    def __init__(self, prefix, authorize, snapshot, personalize=None, shared=False):
+    def __init__(self, prefix: str, authorize: Authorize, snapshot: Snapshot,
+                 personalize: Personalize | None = None, shared: bool = False):
         self.prefix = prefix
         self.authorize = authorize
         self.snapshot = snapshot
         self.personalize = personalize
-        # shared: the snapshot does not depend on who asks, so joiners share one load.
         self.shared = shared
 
 
@@ -90,37 +96,62 @@ class Room:
     __slots__ = ("name", "kind", "key", "channel", "members", "pending", "seq", "ready",
                  "snap", "tail")
 
-    def __init__(self, name: str, kind: RoomKind, key: str):
+    def __init__(self, name: str, kind: RoomKind, key: int):
         self.name = name
         self.kind = kind
         self.key = key
-        self.channel = bridge_mod.channel(name)
+        self.channel = channel(name)
         self.members: set[Conn] = set()
         self.pending: dict[Conn, list] = {}
         self.seq = 0
         self.ready: asyncio.Future | None = None
         self.snap: tuple | None = None
-        self.tail: asyncio.Task | None = None
+        self.tail: asyncio.Future | None = None  # the last personalised push in flight
+
+
+def write_all(room: Room, seq: int, frame: bytes, limit: int) -> list[Conn] | None:
+    """The fan-out: ``frame`` to every member's transport, buffered for joiners; returns
+    the members whose unsent output is now past ``limit``."""
+    slow = None
+    for conn in room.members:
+        transport = conn.transport
+        try:
+            transport.write(frame)
+            if transport.get_write_buffer_size() > limit:
+                slow = slow or []
+                slow.append(conn)
+        except RuntimeError:  # closed under us; its handler drops it
+            pass
+    for buffered in room.pending.values():
+        buffered.append((seq, frame))
+    return slow
 
 
 class Hub:
-    def __init__(self):
-        self.kinds: dict[str, RoomKind] = {}
+    def __init__(self, kinds: list[RoomKind], redis_url: str, client, max_buffer: int):
+        self.kinds = {kind.prefix: kind for kind in kinds}
         self.rooms: dict[str, Room] = {}
         self.by_channel: dict[bytes, Room] = {}
         self.conns: set[Conn] = set()
-        self.max_buffer = 256 * 1024
-        self.bridge: bridge_mod.Bridge | None = None
-        self.redis = None
-        self.signer = None
+        self.max_buffer = max_buffer
+        self.bridge = Bridge(redis_url, client, self.on_message, self.live_channels, self._local_seq)
         self._pushes: dict[bytes, object] = {}
+        self._keep_alive: asyncio.Task | None = None
 
-    def register(self, kind: RoomKind) -> None:
-        self.kinds[kind.prefix] = kind
+    async def start(self, heartbeat: float) -> None:
+        await self.bridge.start()
+        self._keep_alive = asyncio.create_task(self.keep_alive(heartbeat), name="ws-heartbeat")
+
+    async def stop(self) -> None:
+        await background.stop(self._keep_alive)
+        await self.bridge.stop()
+
+    async def publish(self, room: str, event: str, data) -> None:
+        await self.bridge.publish(room, event, data)
 
     # ---- rooms -------------------------------------------------------------------
 
-    def _room(self, name: str, kind: RoomKind, key: str) -> Room:
+    def _room(self, name: str, kind: RoomKind, key: int) -> Room:
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(name, kind, key)
@@ -131,15 +162,15 @@ class Hub:
     async def _open(self, room: Room) -> None:
         """Subscribe the room's channel, then read its seq: every push after that seq
         arrives through the subscription."""
-        if self.bridge is None or not self.bridge.up:
+        if not self.bridge.up:
             return  # single-instance mode; the bridge subscribes it when Redis is back
         try:
             await self.bridge.subscribe(room.channel)
-            seq = await self.redis.get(bridge_mod.seq_key(room.name))
-        except (ConnectionError, OSError, asyncio.TimeoutError, redis.exceptions.RedisError) as exc:
+            seq = await self.bridge.seq(room.name)
+        except (ConnectionError, asyncio.TimeoutError, *REDIS_DOWN) as exc:
             log.info("room %s starts local (Redis: %s)", room.name, exc or type(exc).__name__)
             return
-        room.seq = max(room.seq, int(seq or 0))
+        room.seq = max(room.seq, seq)
 
     def _release_if_empty(self, room: Room) -> None:
         if room.members or room.pending or self.rooms.get(room.name) is not room:
@@ -150,11 +181,21 @@ class Hub:
             return
         del self.rooms[room.name]
         del self.by_channel[room.channel]
-        if self.bridge is not None:
-            self.bridge.unsubscribe(room.channel)
+        self.bridge.unsubscribe(room.channel)
 
     def live_channels(self) -> list[bytes]:
         return list(self.by_channel)
+
+    def _local_seq(self, name: str) -> int | None:
+        room = self.rooms.get(name)
+        return room.seq if room is not None else None
+
+    def connections_per_event(self) -> dict[int, int]:
+        """This instance's sockets in each event's rooms (a socket counts once per room)."""
+        counts: dict[int, int] = {}
+        for room in self.rooms.values():
+            counts[room.key] = counts.get(room.key, 0) + len(room.members) + len(room.pending)
+        return counts
 
     # ---- delivery ----------------------------------------------------------------
 
@@ -172,33 +213,18 @@ class Hub:
         if room.kind.personalize is not None:
             room.tail = asyncio.ensure_future(self._personal(room, seq, body, room.tail))
         else:
-            self._write_all(room, seq, text_frame(body))
+            slow = write_all(room, seq, text_frame(body), self.max_buffer)
+            if slow:
+                for conn in slow:
+                    self.cut(conn)
         metrics.PUSH_LATENCY.observe(max(0.0, time.time() - float(published)))
-
-    def _write_all(self, room: Room, seq: int, frame: bytes) -> None:
-        limit = self.max_buffer
-        slow = None
-        for conn in room.members:
-            transport = conn.transport
-            try:
-                transport.write(frame)
-                if transport.get_write_buffer_size() > limit:
-                    slow = slow or []
-                    slow.append(conn)
-            except RuntimeError:  # closed under us; its handler drops it
-                pass
-        for buffered in room.pending.values():
-            buffered.append((seq, frame))
-        if slow:
-            for conn in slow:
-                self.cut(conn)
 
     async def _personal(self, room: Room, seq: int, body: bytes, previous) -> None:
         """Render a push per member (in push order: each waits for the previous one)."""
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
         try:
-            push = orjson.loads(body)
+            push = loads(body)
             targets = [*room.members, *room.pending]
             if not targets:
                 return
@@ -211,7 +237,7 @@ class Hub:
                 frame = text_frame(dumps({"op": "event", "room": room.name, "event": event,
                                           "seq": seq, "data": data}))
                 if conn in room.members:
-                    conn.transport.write(frame)
+                    conn.write(frame)
                     if conn.transport.get_write_buffer_size() > self.max_buffer:
                         self.cut(conn)
                 elif conn in room.pending:
@@ -234,6 +260,12 @@ class Hub:
                     conn.idle = True
                     conn.write(_PING)
 
+    # ---- connections -------------------------------------------------------------
+
+    def add(self, conn: Conn) -> None:
+        self.conns.add(conn)
+        metrics.WS_CONNECTIONS.inc()
+
     def cut(self, conn: Conn) -> None:
         """Cut off a connection that does not read its output."""
         if not conn.alive:
@@ -241,10 +273,7 @@ class Hub:
         metrics.WS_SLOW_CLIENTS_CUT.inc()
         log.info("cutting off a slow WebSocket client (%d bytes unsent)",
                  conn.transport.get_write_buffer_size())
-        try:
-            conn.transport.write(_CLOSE_TRY_AGAIN)
-        except RuntimeError:
-            pass
+        conn.write(_CLOSE_TRY_AGAIN)
         conn.transport.abort()
         self.drop(conn)
 
@@ -260,92 +289,21 @@ class Hub:
             self._release_if_empty(room)
         conn.rooms = []
 
-    # ---- the protocol ------------------------------------------------------------
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """GET /ws: the real-time protocol of CONTRACT.md (not in the OpenAPI description)."""
-        app = request.app
-        config = app[keys.config]
-        _check_origin(request, config.allowed_origins)
-        token = _query_token(request.query_string)
-        identity = app[keys.signer].verify(token) if token else None
-        ws = web.WebSocketResponse(compress=False, autoping=False, max_msg_size=MAX_FRAME_BYTES,
-                                   decode_text=False)
-        await ws.prepare(request)
-        conn = Conn(ws, request.transport, identity)
-        self.conns.add(conn)
-        metrics.WS_CONNECTIONS.inc()
-        try:
-            while conn.alive:
-                msg = await ws.receive()
-                conn.idle = False
-                if msg.type is WSMsgType.TEXT:
-                    await self.dispatch(conn, msg.data)
-                elif msg.type is WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type is WSMsgType.PONG:
-                    pass
-                elif msg.type is WSMsgType.BINARY:
-                    await self._bad(conn, "Frames must be JSON text")
-                else:
-                    break
-        finally:
-            self.drop(conn)
-            _drop_tracebacks(ws.exception())
-        return ws
-
-    async def dispatch(self, conn: Conn, raw: bytes) -> None:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return await self._bad(conn, "Invalid JSON")
-        op = msg.get("op") if isinstance(msg, dict) else None
-        if op == "ping":
-            return conn.send(dumps({"op": "pong", "ref": msg.get("ref")}))
-        if op not in ("join", "leave", "auth"):
-            return await self._bad(conn, "Unknown op" if isinstance(msg, dict) else "Expected an object")
-        ref = msg.get("ref")
-        try:
-            if op == "auth":
-                token = msg.get("token")
-                if not isinstance(token, str) or not token:
-                    raise errors.ApiError("auth needs a token")
-                conn.identity = self.signer.verify(token)
-                return _reply(conn, ref, {"data": {"userId": conn.identity.user_id,
-                                                   "role": conn.identity.role}})
-            name = msg.get("room")
-            if not isinstance(name, str) or not name or len(name) > 200:
-                raise errors.ApiError(f"{op} needs a room")
-            if op == "leave":
-                self.leave(conn, name)
-                return _reply(conn, ref, {"room": name, "data": {}})
-            await self.join(conn, name, ref)
-        except errors.ApiError as exc:
-            _reply_error(conn, ref, exc.code, exc.message)
-        except (psycopg2.Error, redis.exceptions.RedisError, ConnectionError, asyncio.TimeoutError):
-            log.warning("%s %s failed: a backend is unavailable", op, msg.get("room"))
-            _reply_error(conn, ref, "unavailable", "Temporarily unavailable; try again shortly")
-        except Exception:
-            log.exception("WebSocket %s failed", op)
-            _reply_error(conn, ref, "internal_error", "Internal server error")
-
-    async def _bad(self, conn: Conn, message: str) -> None:
-        conn.bad += 1
-        conn.send(dumps({"op": "error", "error": {"code": "bad_request", "message": message}}))
-        if conn.bad >= MAX_BAD_FRAMES:
-            await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many bad frames")
-
-    async def join(self, conn: Conn, name: str, ref) -> None:
-        prefix, _, key = name.partition(":")
+    async def join(self, conn: Conn, name: str) -> tuple[dict, list[bytes]] | None:
+        """Join ``name``: the snapshot with its seq and the frames to write right after the
+        reply (written by the caller before it awaits anything), or None if the connection
+        was dropped meanwhile."""
+        prefix, _, key_text = name.partition(":")
         kind = self.kinds.get(prefix)
-        if kind is None or not key:
+        if kind is None or not key_text:
             raise errors.NotFound("No such room")
+        key = parse_id(key_text, "room")
         room = self.rooms.get(name)
         if (room is None or room not in conn.rooms) and len(conn.rooms) >= MAX_ROOMS:
             raise errors.LimitExceeded(f"At most {MAX_ROOMS} rooms per connection")
         await kind.authorize(conn.identity, key)
         if not conn.alive:
-            return
+            return None
         room = self._room(name, kind, key)
         # (Re)joining: park the connection so pushes during the snapshot are buffered.
         room.members.discard(conn)
@@ -355,6 +313,10 @@ class Hub:
         try:
             if not room.ready.done():
                 await asyncio.shield(room.ready)
+            # A personalised push already counted in room.seq may still be rendering;
+            # the snapshot must come after it, or it would arrive after the reply.
+            while room.tail is not None and not room.tail.done():
+                await asyncio.wait([room.tail])
             base = room.seq
             data = await self._snapshot(room, conn, base)
         except BaseException:
@@ -364,12 +326,9 @@ class Hub:
             raise
         buffered = room.pending.pop(conn, None)
         if buffered is None:  # dropped meanwhile
-            return
+            return None
         room.members.add(conn)
-        _reply(conn, ref, {"room": name, "data": {**data, "seq": base}})
-        for seq, frame in buffered:
-            if seq > base:
-                conn.transport.write(frame)
+        return {**data, "seq": base}, [frame for seq, frame in buffered if seq > base]
 
     async def _snapshot(self, room: Room, conn: Conn, base: int) -> dict:
         kind = room.kind
@@ -400,44 +359,5 @@ class Hub:
                 for c in conns], timeout=3)
 
 
-def _drop_tracebacks(exc: BaseException | None) -> None:
-    """aiohttp keeps the error that ended a socket (a peer gone without a close frame, the
-    usual way phones and dropped networks leave), and that error's traceback holds frames
-    that hold the WebSocketResponse: a reference cycle that keeps all of the connection's
-    objects (~45) alive until a full GC pass, which then stops the loop for ~70 ms per
-    1,000 such sockets. Without the tracebacks, reference counting frees them at once."""
-    while exc is not None:
-        exc.__traceback__ = None
-        exc = exc.__context__
-
-
 def _failed(fut: asyncio.Future) -> bool:
     return fut.done() and (fut.cancelled() or fut.exception() is not None)
-
-
-def _reply(conn: Conn, ref, fields: dict) -> None:
-    conn.send(dumps({"op": "reply", "ref": ref, "ok": True, **fields}))
-
-
-def _reply_error(conn: Conn, ref, code: str, message: str) -> None:
-    conn.send(dumps({"op": "reply", "ref": ref, "ok": False,
-                     "error": {"code": code, "message": message}}))
-
-
-def _query_token(query_string: str) -> str | None:
-    # Not request.query: its MultiDict would stay cached on the request for the socket's life.
-    if "token=" not in query_string:
-        return None
-    for value in urllib.parse.parse_qs(query_string).get("token", ()):
-        return value
-    return None
-
-
-def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
-    """Browsers send Origin: it must be allowed or our own host. Non-browser clients
-    send none and are let through (they are not subject to cross-site attacks)."""
-    origin = request.headers.get("Origin")
-    if origin is None or origin in allowed:
-        return
-    if urllib.parse.urlsplit(origin).netloc.lower() != request.host.lower():
-        raise errors.Forbidden("WebSocket origin not allowed")

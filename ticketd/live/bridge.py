@@ -1,11 +1,13 @@
-"""The Redis bridge: one pub/sub connection per process, a channel per room.
+"""The Redis bridge: one pub/sub connection per process, a channel per room, and the
+room's seq.
 
-A push is published with one Lua script that INCRs the room's seq and PUBLISHes the
-pre-serialised frame with that seq spliced in, so instances never interleave and every
-instance (the publisher included) delivers from its subscription in seq order.
+A push is published with one Lua script (``lua/publish.lua``) that INCRs the room's seq and
+PUBLISHes the pre-serialised frame with that seq spliced in, so instances never interleave
+and every instance (the publisher included) delivers from its subscription in seq order.
+While Redis is down, pushes go to this instance's members only, with a local seq.
 
-The subscriber speaks just enough RESP on its own asyncio connection: redis-py's PubSub
-reconnects and resubscribes behind our back, and we need to know exactly when a
+The subscriber speaks RESP on its own asyncio connection (``resp``): redis-py's PubSub
+reconnects and resubscribes behind our back, and a join needs to know exactly when its
 SUBSCRIBE took effect (the join snapshot's seq is read after that).
 """
 
@@ -16,27 +18,18 @@ import collections
 import logging
 import time
 import urllib.parse
+from typing import Callable
 
-from . import background
+from .. import background
+from ..codec import dumps
+from ..failures import REDIS_DOWN
+from ..luascripts import Script
+from . import resp
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "ticketd:room:"
 SEQ_PREFIX = "ticketd:seq:"
-
-# KEYS: seq key, channel. ARGV: floor (the caller's last known seq, so a Redis that lost
-# its data never hands out a seq below what clients saw), frame head, frame tail, header.
-# The message is "<seq> <header> <head><seq><tail>".
-PUBLISH_LUA = """
-local s = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[1])
-if s <= floor then
-  s = floor + 1
-  redis.call('SET', KEYS[1], s)
-end
-redis.call('PUBLISH', KEYS[2], s .. ' ' .. ARGV[4] .. ' ' .. ARGV[2] .. s .. ARGV[3])
-return s
-"""
 
 
 def channel(room: str) -> bytes:
@@ -47,47 +40,9 @@ def seq_key(room: str) -> str:
     return SEQ_PREFIX + room
 
 
-def _command(*args) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(out)
-
-
-def _parse(buf: bytearray, pos: int):
-    """One RESP2 value from ``buf[pos:]`` as (value, next_pos), or None if incomplete."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        return None
-    kind, line = buf[pos:pos + 1], bytes(buf[pos + 1:end])
-    pos = end + 2
-    if kind == b"$":
-        size = int(line)
-        if size < 0:
-            return None, pos
-        if len(buf) < pos + size + 2:
-            return None
-        return bytes(buf[pos:pos + size]), pos + size + 2
-    if kind == b"*":
-        items = []
-        for _ in range(int(line)):
-            parsed = _parse(buf, pos)
-            if parsed is None:
-                return None
-            item, pos = parsed
-            items.append(item)
-        return items, pos
-    if kind == b":":
-        return int(line), pos
-    if kind == b"-":
-        return RedisReplyError(line.decode(errors="replace")), pos
-    return line, pos  # "+OK" and friends
-
-
-class RedisReplyError(Exception):
-    pass
+def now_header(event: str) -> str:
+    """The message header: publish time (for the latency metric) and the push's name."""
+    return f"{time.time():.6f}|{event}"
 
 
 class _Subscriber(asyncio.Protocol):
@@ -107,7 +62,7 @@ class _Subscriber(asyncio.Protocol):
         buf += data
         pos = 0
         while pos < len(buf):
-            parsed = _parse(buf, pos)
+            parsed = resp.parse(buf, pos)
             if parsed is None:
                 break
             value, pos = parsed
@@ -119,24 +74,28 @@ class _Subscriber(asyncio.Protocol):
 
     def send(self, *args) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_command(*args))
+            self.transport.write(resp.encode_command(*args))
+
+
+Deliver = Callable[[bytes, int, bytes, bytes], None]
 
 
 class Bridge:
-    """Subscribes the channels of rooms with local members and hands messages to ``deliver``.
-
-    ``deliver(channel, seq, header, body)`` is called for every message in arrival order.
-    ``on_up()`` runs after a (re)connect once every live channel is subscribed again.
-    """
+    """Subscribes the channels of rooms with local members and hands every message to
+    ``deliver(channel, seq, header, body)`` in arrival order. ``local_seq(room)`` is the
+    room's last seq on this instance, or None when it has no local members."""
 
     PING_EVERY = 5.0
     DEAD_AFTER = 15.0
 
-    def __init__(self, url: str, deliver, live_channels, on_up):
+    def __init__(self, url: str, client, deliver: Deliver, live_channels: Callable[[], list[bytes]],
+                 local_seq: Callable[[str], int | None]):
         self.url = urllib.parse.urlsplit(url)
+        self._redis = client
+        self._publish = Script(client, __package__, "publish")
         self.deliver = deliver
         self.live_channels = live_channels
-        self.on_up = on_up
+        self.local_seq = local_seq
         self.proto: _Subscriber | None = None
         self.up = False
         self.connected = asyncio.Event()
@@ -144,12 +103,43 @@ class Bridge:
         self._auth_waiter: asyncio.Future | None = None
         self._lost: asyncio.Event | None = None
         self._last_heard = 0.0
+        self._local_logged = False
         self._task: asyncio.Task | None = None
+
+    # ---- publishing --------------------------------------------------------------
+
+    async def publish(self, room: str, event: str, data) -> None:
+        """One push with the room's next seq to every member on every instance."""
+        head = b'{"op":"event","room":' + dumps(room) + b',"event":' + dumps(event) + b',"seq":'
+        tail = b',"data":' + dumps(data) + b"}"
+        header = now_header(event)
+        if self.up:
+            try:
+                await self._publish([seq_key(room), channel(room)],
+                                    [self.local_seq(room) or 0, head, tail, header])
+                return
+            except REDIS_DOWN as exc:
+                if not self._local_logged:
+                    log.warning("publishing through Redis failed (%s): delivering locally", exc)
+                    self._local_logged = True
+        # Single-instance mode: this instance's members only, with a local seq.
+        seq = self.local_seq(room)
+        if seq is not None:
+            self.deliver(channel(room), seq + 1, header.encode(), head + b"%d" % (seq + 1) + tail)
+
+    async def seq(self, room: str) -> int:
+        """The room's current seq across instances."""
+        return int(await self._redis.get(seq_key(room)) or 0)
 
     # ---- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self, wait: float = 2.0) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-bridge")
+        # Give Redis a moment so the first joins get cluster-wide seqs; go on without it.
+        try:
+            await asyncio.wait_for(self.connected.wait(), wait)
+        except asyncio.TimeoutError:
+            log.warning("Redis bridge not up yet: starting in single-instance mode")
 
     async def stop(self) -> None:
         if self._task:
@@ -173,7 +163,7 @@ class Bridge:
                 if logged_down:
                     log.warning("Redis bridge reconnected: %d rooms resubscribed", len(channels))
                 logged_down = False
-                await self.on_up()
+                self._local_logged = False
                 await self._watch()
             except asyncio.CancelledError:
                 raise
@@ -271,12 +261,7 @@ class Bridge:
                         fut.set_result(None)
             return
         if self._auth_waiter is not None and not self._auth_waiter.done():
-            if isinstance(value, RedisReplyError):
+            if isinstance(value, resp.RedisReplyError):
                 self._auth_waiter.set_exception(value)
             else:
                 self._auth_waiter.set_result(None)
-
-
-def now_header(event: str) -> str:
-    """The bridge header: publish time (for the latency metric) and the push's name."""
-    return f"{time.time():.6f}|{event}"

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
-from . import errors
+from .. import errors
+from ..paths import bundled
 
 routes = web.RouteTableDef()
 
-
-def static_dir() -> Path:
-    # Installed: ticketd/static inside the package; source checkout: ../static beside it.
-    installed = Path(__file__).resolve().parent / "static"
-    if (installed / "ticketd.js").is_file():
-        return installed
-    return Path(__file__).resolve().parent.parent / "static"
-
-
-STATIC = static_dir()
+STATIC = bundled("static", "ticketd.js")
 
 
 def _page(filename: str):

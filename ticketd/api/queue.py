@@ -2,14 +2,10 @@
 
 from aiohttp import web
 
-from . import keys
-from .http import int_id, json_response, require_user
+from .. import appkeys
+from .http import event_id, json_response, require_user
 
 routes = web.RouteTableDef()
-
-
-def _event_id(request: web.Request) -> str:
-    return str(int_id(request.match_info["eventId"], "event"))
 
 
 @routes.post("/api/queue/check/{eventId}")
@@ -28,8 +24,7 @@ async def check(request: web.Request) -> web.Response:
       503: Unavailable
     """
     who = require_user(request)
-    room = request.app[keys.waiting_room]
-    return json_response(await room.check(_event_id(request), who.user_id))
+    return json_response(await request.app[appkeys.waiting_room].check(event_id(request), who.shopper))
 
 
 @routes.get("/api/queue/status/{eventId}")
@@ -47,8 +42,7 @@ async def status(request: web.Request) -> web.Response:
       503: Unavailable
     """
     who = require_user(request)
-    room = request.app[keys.waiting_room]
-    return json_response(await room.status(_event_id(request), who.user_id))
+    return json_response(await request.app[appkeys.waiting_room].status(event_id(request), who.shopper))
 
 
 @routes.post("/api/queue/leave/{eventId}")
@@ -66,5 +60,5 @@ async def leave(request: web.Request) -> web.Response:
       503: Unavailable
     """
     who = require_user(request)
-    await request.app[keys.waiting_room].leave(_event_id(request), who.user_id)
+    await request.app[appkeys.waiting_room].leave(event_id(request), who.shopper)
     return web.Response(status=204)

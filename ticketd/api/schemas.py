@@ -3,7 +3,9 @@ shapes the OpenAPI description is generated from."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate, validates_schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..codec import is_id
 
 QUEUE_MODES = ("off", "on", "auto")
 
@@ -11,6 +13,20 @@ QUEUE_MODES = ("off", "on", "auto")
 class Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+class Id(fields.Field):
+    """An id: a string of digits to clients, an int inside."""
+
+    default_error_messages = {"invalid": "Not a valid id"}
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not is_id(value):
+            raise self.make_error("invalid")
+        return int(value)
 
 
 # ---- requests -------------------------------------------------------------------
@@ -71,14 +87,14 @@ class UpdateEventRequest(Strict):
 
 
 class ReservationItemRequest(Strict):
-    ticket_type_id = fields.String(data_key="ticketTypeId", required=True)
+    ticket_type_id = Id(data_key="ticketTypeId", required=True)
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
 
 
 class CreateReservationRequest(Strict):
-    event_id = fields.String(data_key="eventId", required=True)
+    event_id = Id(data_key="eventId", required=True)
     items = fields.List(fields.Nested(ReservationItemRequest), validate=validate.Length(max=50))
-    seat_ids = fields.List(fields.String(), data_key="seatIds", validate=validate.Length(max=100))
+    seat_ids = fields.List(Id(), data_key="seatIds", validate=validate.Length(max=100))
 
     @validates_schema
     def _something_to_hold(self, data, **kwargs):
@@ -87,15 +103,6 @@ class CreateReservationRequest(Strict):
         seats = data.get("seat_ids") or []
         if len(set(seats)) != len(seats):
             raise ValidationError("Each seat may appear once", "seatIds")
-        for field, values in (("eventId", [data.get("event_id")]),
-                              ("seatIds", seats),
-                              ("items", [i["ticket_type_id"] for i in data.get("items") or []])):
-            if any(not _is_id(v) for v in values):
-                raise ValidationError("Not a valid id", field)
-
-
-def _is_id(value) -> bool:
-    return isinstance(value, str) and value.isdigit() and 0 < int(value) < 2**63
 
 
 class AnnounceRequest(Strict):

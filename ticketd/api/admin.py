@@ -4,8 +4,10 @@ import datetime
 
 from aiohttp import web
 
-from . import events, keys, schemas
-from .http import int_id, json_response, parse_body, require_admin
+from .. import appkeys, events
+from ..changes import Announcement
+from . import schemas
+from .http import event_id, json_response, parse_body, require_admin
 
 routes = web.RouteTableDef()
 
@@ -27,8 +29,7 @@ async def event_stats(request: web.Request) -> web.Response:
       503: Unavailable
     """
     require_admin(request)
-    event_id = str(int_id(request.match_info["eventId"], "event"))
-    return json_response(await request.app[keys.waiting_room].stats(event_id))
+    return json_response(await request.app[appkeys.waiting_room].stats(event_id(request)))
 
 
 @routes.post("/api/admin/events/{eventId}/announce")
@@ -48,10 +49,10 @@ async def announce(request: web.Request) -> web.Response:
       404: NotFound
     """
     require_admin(request)
-    event_id = int_id(request.match_info["eventId"], "event")
+    announced = event_id(request)
     body = await parse_body(request, schemas.AnnounceRequest())
     app = request.app
-    await events.require_event(app[keys.db], event_id)
-    await app[keys.realtime].publish(f"event:{event_id}", "announcement", {
-        "message": body["message"], "at": datetime.datetime.now(datetime.timezone.utc)})
+    await events.require_event(app[appkeys.db], announced)
+    await app[appkeys.feed].emit(Announcement(announced, body["message"],
+                                              datetime.datetime.now(datetime.timezone.utc)))
     return json_response({"ok": True}, status=202)

@@ -2,15 +2,16 @@
 
 from aiohttp import web
 
-from . import auth, errors, keys, ratelimit, schemas
+from .. import appkeys, auth, errors, ratelimit
+from . import schemas
 from .http import json_response, parse_body, require_user
 
 routes = web.RouteTableDef()
 
 
 def _token_response(request: web.Request, user: dict, status: int) -> web.Response:
-    token = request.app[keys.signer].issue(user["id"], user["role"])
-    return json_response({"token": token, "user": user}, status=status)
+    token = request.app[appkeys.signer].issue(user["id"], user["role"])
+    return json_response({"token": token, "user": auth.user_view(user)}, status=status)
 
 
 @routes.post("/api/auth/register")
@@ -26,7 +27,7 @@ async def register(request: web.Request) -> web.Response:
       409: Conflict
     """
     body = await parse_body(request, schemas.RegisterRequest())
-    user = await auth.register(request.app[keys.db], body["email"], body["password"], body["name"])
+    user = await auth.register(request.app[appkeys.db], body["email"], body["password"], body["name"])
     return _token_response(request, user, 201)
 
 
@@ -44,11 +45,11 @@ async def login(request: web.Request) -> web.Response:
       429: RateLimited
     """
     body = await parse_body(request, schemas.LoginRequest())
-    limiter = request.app[keys.rate_limiter]
+    limiter = request.app[appkeys.rate_limiter]
     bucket = "login-failures:" + body["email"].lower()
     await limiter.check(bucket, ratelimit.LOGIN_FAILURES)
     try:
-        user = await auth.login(request.app[keys.db], body["email"], body["password"])
+        user = await auth.login(request.app[appkeys.db], body["email"], body["password"])
     except errors.Unauthorized:
         await limiter.hit(bucket, ratelimit.LOGIN_FAILURES)
         raise
@@ -67,4 +68,5 @@ async def me(request: web.Request) -> web.Response:
       401: Unauthorized
     """
     who = require_user(request)
-    return json_response({"user": await auth.get_user(request.app[keys.db], who.user_id)})
+    user = await auth.get_user(request.app[appkeys.db], who.user_id)
+    return json_response({"user": auth.user_view(user)})

@@ -1,11 +1,13 @@
-"""Liveness, readiness and the OpenAPI description."""
+"""Liveness, readiness, metrics and the OpenAPI description."""
 
 import asyncio
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import db, keys
+from .. import appkeys, db
 from .http import json_response
+from .openapi import spec_for
 
 routes = web.RouteTableDef()
 
@@ -44,8 +46,8 @@ async def readyz(request: web.Request) -> web.Response:
     """
     app = request.app
     postgres, redis = await asyncio.gather(
-        _check(lambda: db.fetch_one(app[keys.db], "SELECT 1 AS one")),
-        _check(app[keys.redis].ping))
+        _check(lambda: db.fetch_one(app[appkeys.db], "SELECT 1 AS one")),
+        _check(app[appkeys.redis].ping))
     checks = {"postgres": postgres, "redis": redis}
     down = [name for name, state in checks.items() if state != "ok"]
     if down:
@@ -64,5 +66,16 @@ async def openapi(request: web.Request) -> web.Response:
     responses:
       200: {description: OpenAPI 3 document}
     """
-    from .openapi import spec_for
     return json_response(spec_for(request.app))
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format.
+    ---
+    summary: Metrics
+    tags: [operations]
+    responses:
+      200: {description: Prometheus text exposition format}
+    """
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

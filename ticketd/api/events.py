@@ -2,18 +2,15 @@
 
 from aiohttp import web
 
-from . import events, keys, schemas
-from .http import int_id, json_response, parse_body, require_admin
+from .. import appkeys, events
+from . import schemas
+from .http import event_id, json_response, parse_body, require_admin
 
 routes = web.RouteTableDef()
 
 
-def queue_active(app: web.Application):
-    return app[keys.waiting_room].is_active
-
-
-async def load_event(app: web.Application, event_id: int) -> dict:
-    return await events.get_event(app[keys.db], event_id, queue_active(app))
+async def load_event(app: web.Application, event: int) -> dict:
+    return await events.get_event(app[appkeys.db], event, app[appkeys.waiting_room].is_active)
 
 
 @routes.get("/api/events")
@@ -26,7 +23,7 @@ async def list_events(request: web.Request) -> web.Response:
       200: {description: Events, content: {application/json: {schema: EventListResponse}}}
     """
     app = request.app
-    return json_response({"events": await events.list_events(app[keys.db], queue_active(app))})
+    return json_response({"events": await events.list_events(app[appkeys.db], app[appkeys.waiting_room].is_active)})
 
 
 @routes.get("/api/events/{eventId}")
@@ -40,8 +37,7 @@ async def get_event(request: web.Request) -> web.Response:
       200: {description: The event, content: {application/json: {schema: EventResponse}}}
       404: NotFound
     """
-    event_id = int_id(request.match_info["eventId"], "event")
-    return json_response({"event": await load_event(request.app, event_id)})
+    return json_response({"event": await load_event(request.app, event_id(request))})
 
 
 @routes.post("/api/events")
@@ -60,9 +56,10 @@ async def create_event(request: web.Request) -> web.Response:
     """
     require_admin(request)
     body = await parse_body(request, schemas.CreateEventRequest())
-    event_id = await events.create_event(request.app[keys.db], body)
-    await request.app[keys.waiting_room].settings_changed(str(event_id))
-    return json_response({"event": await load_event(request.app, event_id)}, status=201)
+    app = request.app
+    created = await events.create_event(app[appkeys.db], body)
+    await app[appkeys.waiting_room].event_created(created)
+    return json_response({"event": await load_event(app, created)}, status=201)
 
 
 @routes.patch("/api/events/{eventId}")
@@ -82,14 +79,12 @@ async def update_event(request: web.Request) -> web.Response:
       404: NotFound
     """
     require_admin(request)
-    event_id = int_id(request.match_info["eventId"], "event")
+    changed = event_id(request)
     body = await parse_body(request, schemas.UpdateEventRequest())
     app = request.app
-    await events.update_event(app[keys.db], event_id, body)
-    await app[keys.waiting_room].settings_changed(str(event_id))
-    event = await load_event(app, event_id)
-    await app[keys.realtime].event_updated(event)
-    return json_response({"event": event})
+    await events.update_event(app[appkeys.db], changed, body)
+    await app[appkeys.waiting_room].event_changed(changed)
+    return json_response({"event": await load_event(app, changed)})
 
 
 @routes.get("/api/events/{eventId}/seats")
@@ -103,5 +98,4 @@ async def list_seats(request: web.Request) -> web.Response:
       200: {description: Seats, content: {application/json: {schema: SeatListResponse}}}
       404: NotFound
     """
-    event_id = int_id(request.match_info["eventId"], "event")
-    return json_response({"seats": await events.list_seats(request.app[keys.db], event_id)})
+    return json_response({"seats": await events.list_seats(request.app[appkeys.db], event_id(request))})

@@ -10,7 +10,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.yaml_utils import load_yaml_from_docstring
 
-from . import __version__, schemas
+from .. import __version__
+from . import schemas
 
 _ERROR = {"content": {"application/json": {"schema": "ErrorResponse"}}}
 RESPONSES = {
@@ -30,10 +31,12 @@ PARAMETERS = {
 
 
 def build_spec(app: web.Application) -> dict:
+    marshmallow = MarshmallowPlugin()
     spec = APISpec(title="ticketd", version=__version__, openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
+                   plugins=[marshmallow],
                    info={"description": "Ticketing server for high-demand on-sales. "
-                                        "The WebSocket protocol on /ws is described in CONTRACT.md."})
+                                        "The WebSocket protocol on /ws is described in docs/api.md."})
+    marshmallow.converter.map_to_openapi_type(schemas.Id, "string", None)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in inspect.getmembers(schemas, inspect.isclass):
         # Nested schemas register themselves when their parent does: skip those.

@@ -2,7 +2,9 @@
 
 from aiohttp import web
 
-from . import errors, inventory, keys, ratelimit, schemas
+from .. import appkeys, errors, ratelimit
+from ..codec import parse_uuid
+from . import schemas
 from .http import json_response, parse_body, require_user
 
 routes = web.RouteTableDef()
@@ -37,18 +39,11 @@ async def create_reservation(request: web.Request) -> web.Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise errors.ValidationFailed(details={"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY} characters"]})
     body = await parse_body(request, schemas.CreateReservationRequest())
-    event_id = int(body["event_id"])
     app = request.app
-    await app[keys.rate_limiter].hit("reservations:" + who.user_id, ratelimit.RESERVATIONS)
-    await app[keys.waiting_room].require_admission(str(event_id), who.user_id)
-    items = [{"ticket_type_id": int(i["ticket_type_id"]), "quantity": i["quantity"]}
-             for i in body.get("items") or []]
-    seat_ids = [int(s) for s in body.get("seat_ids") or []]
-    reservation, created, change = await inventory.create_reservation(
-        app[keys.db], who.user_id, event_id, items, seat_ids,
-        app[keys.config].hold_seconds, key)
-    if change:
-        app[keys.realtime].inventory_changed(change)
+    await app[appkeys.rate_limiter].hit(f"reservations:{who.user_id}", ratelimit.RESERVATIONS)
+    await app[appkeys.waiting_room].require_admission(body["event_id"], who.shopper)
+    reservation, created = await app[appkeys.inventory].hold(
+        who.user_id, body["event_id"], body.get("items") or [], body.get("seat_ids") or [], key)
     return json_response({"reservation": reservation}, status=201 if created else 200)
 
 
@@ -64,7 +59,7 @@ async def list_reservations(request: web.Request) -> web.Response:
       401: Unauthorized
     """
     who = require_user(request)
-    return json_response({"reservations": await inventory.list_reservations(request.app[keys.db], who.user_id)})
+    return json_response({"reservations": await request.app[appkeys.inventory].list(who.user_id)})
 
 
 @routes.get("/api/reservations/{reservationId}")
@@ -81,8 +76,7 @@ async def get_reservation(request: web.Request) -> web.Response:
       404: NotFound
     """
     who = require_user(request)
-    reservation = await inventory.get_reservation(request.app[keys.db], who.user_id,
-                                                  request.match_info["reservationId"])
+    reservation = await request.app[appkeys.inventory].get(who.user_id, _reservation_id(request))
     return json_response({"reservation": reservation})
 
 
@@ -102,21 +96,12 @@ async def confirm_reservation(request: web.Request) -> web.Response:
       409: Conflict
     """
     who = require_user(request)
-    app = request.app
-    rid = request.match_info["reservationId"]
-    owned = await inventory.get_reservation(app[keys.db], who.user_id, rid)
-    if owned["status"] == "pending":
-        await app[keys.waiting_room].require_admission(owned["eventId"], who.user_id)
-    try:
-        reservation, change = await inventory.confirm_reservation(app[keys.db], who.user_id, rid)
-    except inventory.ExpiredOnConfirm as exc:
-        if exc.change:
-            app[keys.realtime].inventory_changed(exc.change)
-        raise
-    if change:
-        app[keys.realtime].inventory_changed(change)
-        await app[keys.waiting_room].purchase_confirmed(reservation["eventId"], who.user_id)
-    return json_response({"reservation": reservation})
+    inventory = request.app[appkeys.inventory]
+    rid = _reservation_id(request)
+    event_id, status = await inventory.status_of(who.user_id, rid)
+    if status == "pending":
+        await request.app[appkeys.waiting_room].require_admission(event_id, who.shopper)
+    return json_response({"reservation": await inventory.confirm(who.user_id, rid)})
 
 
 @routes.post("/api/reservations/{reservationId}/cancel")
@@ -134,11 +119,11 @@ async def cancel_reservation(request: web.Request) -> web.Response:
       409: Conflict
     """
     who = require_user(request)
-    app = request.app
-    reservation, change = await inventory.cancel_reservation(app[keys.db], who.user_id,
-                                                             request.match_info["reservationId"])
-    if change:
-        app[keys.realtime].inventory_changed(change)
+    reservation = await request.app[appkeys.inventory].cancel(who.user_id, _reservation_id(request))
     return json_response({"reservation": reservation})
+
+
+def _reservation_id(request: web.Request):
+    return parse_uuid(request.match_info["reservationId"], "reservation")
 
 
