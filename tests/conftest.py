@@ -5,7 +5,6 @@ that drive the API like a client would."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -16,13 +15,12 @@ import redis as redis_sync
 
 from ticketd import embedded
 from ticketd.app import create_app
+from ticketd.auth import TokenSigner, hash_password
 from ticketd.config import Config
 
+from helpers import TEST_SECRET, USER_PASSWORD, Api
+from openapi_check import OpenApiCheck
 from servers import RedisServer, TicketdProcess
-
-TEST_SECRET = "test-secret-not-for-production"
-ADMIN_PASSWORD = "admin-password-1"
-USER_PASSWORD = "user-password-1"
 
 
 @pytest.fixture(scope="session")
@@ -83,62 +81,16 @@ async def client(aiohttp_client, make_app):
     return await aiohttp_client(make_app())
 
 
-_emails = itertools.count(1)
-
-
-class Api:
-    """A thin client for the REST API used by the tests: raises on unexpected status."""
-
-    def __init__(self, client):
-        self.client = client
-
-    async def call(self, method: str, path: str, token: str | None = None, expect: int | None = None,
-                   **kwargs):
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        async with self.client.request(method, path, headers=headers, **kwargs) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-            if expect is not None:
-                assert resp.status == expect, (method, path, resp.status, body)
-            return resp.status, body
-
-    async def register(self, name: str = "fan") -> str:
-        email = f"{name}{next(_emails)}-{os.getpid()}@example.com"
-        _, body = await self.call("POST", "/api/auth/register", expect=201,
-                                  json={"email": email, "password": USER_PASSWORD, "name": name})
-        return body["token"]
-
-    async def admin(self, database_url: str) -> str:
-        from ticketd import auth, db
-        email = f"admin{next(_emails)}@example.com"
-        pool = await db.create_pool(database_url, maxsize=1)
-        try:
-            await auth.create_admin(pool, email, ADMIN_PASSWORD)
-        finally:
-            pool.close()
-            await pool.wait_closed()
-        _, body = await self.call("POST", "/api/auth/login", expect=200,
-                                  json={"email": email, "password": ADMIN_PASSWORD})
-        return body["token"]
-
-    async def create_event(self, admin_token: str, *, quantity: int = 100, max_per_order: int = 10,
-                           seats: tuple[int, int] | None = None, queue: dict | None = None) -> dict:
-        body = {"name": "Test Night", "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z",
-                "ticketTypes": [{"name": "GA", "price": 30, "quantity": quantity, "maxPerOrder": max_per_order}]}
-        if seats:
-            body["ticketTypes"].append({"name": "Seated", "price": 60, "maxPerOrder": max_per_order})
-            body["seating"] = {"sections": [{"name": "A", "rows": seats[0], "seatsPerRow": seats[1],
-                                             "ticketType": "Seated"}]}
-        if queue:
-            body["queue"] = queue
-        _, resp = await self.call("POST", "/api/events", admin_token, expect=201, json=body)
-        return resp["event"]
+_spec_check: list[OpenApiCheck] = []
 
 
 @pytest.fixture
-def api(client) -> Api:
-    return Api(client)
+async def api(client) -> Api:
+    """The test client; every response it gets is checked against /api/openapi.json."""
+    if not _spec_check:
+        async with client.get("/api/openapi.json") as resp:
+            _spec_check.append(OpenApiCheck(await resp.json()))
+    return Api(client, _spec_check[0])
 
 
 @pytest.fixture
@@ -172,14 +124,10 @@ def ticketd_processes(database_url, redis_url, clean_state):
         proc.stop()
 
 
-
-
 @pytest.fixture
 def make_users(database_url):
     """Create ``n`` users straight in PostgreSQL and return bearer tokens for them:
     registering hundreds through scrypt would only slow the races down."""
-    from ticketd.auth import TokenSigner, hash_password
-
     signer = TokenSigner(TEST_SECRET, 3600)
     password_hash = hash_password(USER_PASSWORD)
 
@@ -192,15 +140,6 @@ def make_users(database_url):
                 (prefix, prefix, password_hash, count))
             ids = [row[0] for row in cur.fetchall()]
         conn.close()
-        return [signer.issue(str(user_id), "user") for user_id in ids]
+        return [signer.issue(user_id, "user") for user_id in ids]
 
     return make
-
-
-def db_query(database_url: str, query: str, params=()) -> list[tuple]:
-    """Read the database directly, to check what the API claims."""
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows

@@ -4,7 +4,7 @@ import time
 
 from ticketd.auth import TokenSigner, hash_password, verify_password
 
-from conftest import TEST_SECRET, USER_PASSWORD
+from helpers import TEST_SECRET, USER_PASSWORD
 
 
 async def test_register_login_me(api):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import USER_PASSWORD
+from helpers import USER_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -1,6 +1,6 @@
 """Events, ticket types and seating."""
 
-from conftest import db_query
+from helpers import db_query
 
 
 async def test_create_and_read_event(api, admin_token):

@@ -8,7 +8,7 @@ import yaml
 
 from ticketd import db
 
-from conftest import Api, db_query
+from helpers import Api, db_query
 
 
 async def test_malformed_json_is_400(api):
@@ -89,6 +89,14 @@ async def test_openapi_describes_every_route(client):
     register = spec["paths"]["/api/auth/register"]["post"]
     assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("RegisterRequest")
     assert "email" in spec["components"]["schemas"]["RegisterRequest"]["properties"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                assert operation["requestBody"].get("required") is True, (method, path)
+            assert operation["responses"], (method, path)
+    # Response shapes are exact: what is always sent is required, nothing else may appear.
+    event = spec["components"]["schemas"]["Event"]
+    assert event["additionalProperties"] is False and "ticketTypes" in event["required"]
 
 
 async def test_metrics_are_prometheus_text(client):

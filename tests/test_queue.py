@@ -3,56 +3,13 @@ strict FIFO, leave, expiry, abandonment, auto switching, enforcement, Redis outa
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import psycopg2
 import redis as redis_sync
 
-from ticketd.auth import TokenSigner
 from ticketd.waitingroom import event_keys, wait_estimate
 
-from conftest import TEST_SECRET, Api
-
-_signer = TokenSigner(TEST_SECRET, 3600)
-
-
-def shopper_tokens(count: int, start: int = 10_000) -> list[str]:
-    """Signed tokens for users 10000…; the queue knows users only by their token's id."""
-    return [_signer.issue(str(start + i), "user") for i in range(count)]
-
-
-async def until(probe, timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``probe`` (async, returns a truthy value when done) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        await asyncio.sleep(interval)
-
-
-async def check(api: Api, event_id: str, token: str, expect: int = 200) -> dict:
-    return (await api.call("POST", f"/api/queue/check/{event_id}", token, expect=expect))[1]
-
-
-async def status(api: Api, event_id: str, token: str) -> dict:
-    return (await api.call("GET", f"/api/queue/status/{event_id}", token, expect=200))[1]
-
-
-async def leave(api: Api, event_id: str, token: str) -> None:
-    await api.call("POST", f"/api/queue/leave/{event_id}", token, expect=204)
-
-
-async def statuses(api, event_id, tokens) -> list[dict]:
-    return [await status(api, event_id, t) for t in tokens]
-
-
-def queue_event(capacity: int = 2, mode: str = "on", session: int = 600) -> dict:
-    return {"mode": mode, "capacity": capacity, "sessionSeconds": session}
-
+from helpers import Api, check, leave, queue_event, shopper_tokens, status, statuses, until
 
 async def test_check_is_idempotent_and_positions_are_exact(api, admin_token):
     event = await api.create_event(admin_token, queue=queue_event(capacity=1))

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from ticketd.waitingroom import event_keys
 
-from test_queue import queue_event, shopper_tokens, until
+from helpers import queue_event, shopper_tokens, until
 
 SHOPPERS = 500
 CAPACITY = 50

@@ -8,8 +8,8 @@ import redis as redis_sync
 
 from ticketd.waitingroom import event_keys
 
-from conftest import Api
-from test_queue import check, leave, queue_event, shopper_tokens, status, until
+from helpers import Api
+from helpers import check, leave, queue_event, shopper_tokens, status, until
 from wsclient import connect
 
 

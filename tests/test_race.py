@@ -9,7 +9,7 @@ import time
 
 import aiohttp
 
-from conftest import Api, db_query
+from helpers import Api, db_query
 
 ATTEMPTS = 200
 STOCK = 50

@@ -4,7 +4,7 @@ import asyncio
 
 from ticketd import ratelimit
 
-from conftest import USER_PASSWORD
+from helpers import USER_PASSWORD
 
 
 async def test_failed_logins_are_limited_per_account(api):

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from conftest import db_query
+from helpers import db_query
 
 
 def hold_body(event, quantity=2, type_index=0):
@@ -139,7 +139,7 @@ async def test_idempotency_key(api, admin_token, database_url):
 
 
 async def test_confirm_after_expiry_is_409(aiohttp_client, make_app, database_url):
-    from conftest import Api
+    from helpers import Api
     # A sweeper too slow to get there first: confirm itself must notice the expiry.
     api = Api(await aiohttp_client(make_app(hold_seconds=1, expiry_interval=3600)))
     admin = await api.admin(database_url)
@@ -157,7 +157,7 @@ async def test_confirm_after_expiry_is_409(aiohttp_client, make_app, database_ur
 
 
 async def test_sweeper_releases_expired_holds(aiohttp_client, make_app, database_url):
-    from conftest import Api
+    from helpers import Api
     api = Api(await aiohttp_client(make_app(hold_seconds=1, expiry_interval=0.1)))
     admin = await api.admin(database_url)
     event = await api.create_event(admin, quantity=5, seats=(1, 2))

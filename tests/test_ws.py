@@ -20,7 +20,7 @@ from aiohttp import web
 from ticketd import appkeys, metrics
 from ticketd.auth import TokenSigner
 
-from conftest import TEST_SECRET
+from helpers import TEST_SECRET
 from wsclient import connect
 
 

@@ -40,9 +40,10 @@ async def announce(request: web.Request) -> web.Response:
     tags: [admin]
     security: [{bearer: []}]
     parameters: [eventId]
-    requestBody: {content: {application/json: {schema: AnnounceRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: AnnounceRequest}}}
     responses:
-      202: {description: "Accepted: `announcement` {message, at} goes to the room event:{eventId}"}
+      202: {description: "Accepted: `announcement` {message, at} goes to the room event:{eventId}",
+            content: {application/json: {schema: Accepted}}}
       400: ValidationError
       401: Unauthorized
       403: Forbidden

@@ -20,7 +20,7 @@ async def register(request: web.Request) -> web.Response:
     ---
     summary: Register
     tags: [auth]
-    requestBody: {content: {application/json: {schema: RegisterRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: RegisterRequest}}}
     responses:
       201: {description: Registered, content: {application/json: {schema: TokenResponse}}}
       400: ValidationError
@@ -37,7 +37,7 @@ async def login(request: web.Request) -> web.Response:
     ---
     summary: Log in
     tags: [auth]
-    requestBody: {content: {application/json: {schema: LoginRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: LoginRequest}}}
     responses:
       200: {description: Logged in, content: {application/json: {schema: TokenResponse}}}
       400: ValidationError

@@ -47,7 +47,7 @@ async def create_event(request: web.Request) -> web.Response:
     summary: Create event
     tags: [events]
     security: [{bearer: []}]
-    requestBody: {content: {application/json: {schema: CreateEventRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: CreateEventRequest}}}
     responses:
       201: {description: Created, content: {application/json: {schema: EventResponse}}}
       400: ValidationError
@@ -70,7 +70,7 @@ async def update_event(request: web.Request) -> web.Response:
     tags: [events]
     security: [{bearer: []}]
     parameters: [eventId]
-    requestBody: {content: {application/json: {schema: UpdateEventRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: UpdateEventRequest}}}
     responses:
       200: {description: Updated, content: {application/json: {schema: EventResponse}}}
       400: ValidationError

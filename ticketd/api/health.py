@@ -42,7 +42,7 @@ async def readyz(request: web.Request) -> web.Response:
     tags: [operations]
     responses:
       200: {description: Ready, content: {application/json: {schema: Health}}}
-      503: {description: Not ready, content: {application/json: {schema: ErrorResponse}}}
+      503: {description: Not ready, content: {application/json: {schema: NotReady}}}
     """
     app = request.app
     postgres, redis = await asyncio.gather(
@@ -64,7 +64,7 @@ async def openapi(request: web.Request) -> web.Response:
     summary: OpenAPI description
     tags: [operations]
     responses:
-      200: {description: OpenAPI 3 document}
+      200: {description: OpenAPI 3 document, content: {application/json: {schema: {type: object}}}}
     """
     return json_response(spec_for(request.app))
 
@@ -76,6 +76,6 @@ async def metrics(request: web.Request) -> web.Response:
     summary: Metrics
     tags: [operations]
     responses:
-      200: {description: Prometheus text exposition format}
+      200: {description: Prometheus text exposition format, content: {text/plain: {schema: {type: string}}}}
     """
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

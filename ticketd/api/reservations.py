@@ -22,7 +22,7 @@ async def create_reservation(request: web.Request) -> web.Response:
     parameters:
       - {name: Idempotency-Key, in: header, required: false, schema: {type: string, maxLength: 200},
          description: The same key and body return the same reservation, never a second one}
-    requestBody: {content: {application/json: {schema: CreateReservationRequest}}}
+    requestBody: {required: true, content: {application/json: {schema: CreateReservationRequest}}}
     responses:
       201: {description: Held, content: {application/json: {schema: ReservationResponse}}}
       200: {description: Repeat of an earlier request with the same Idempotency-Key,

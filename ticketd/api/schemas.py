@@ -109,98 +109,108 @@ class AnnounceRequest(Strict):
     message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
 
-# ---- responses (documentation) ---------------------------------------------------
+# ---- responses --------------------------------------------------------------------
+# What the views send, field for field: every field that is always present is required,
+# and nothing else may appear (additionalProperties false). The suite checks every
+# response it receives against these (tests/openapi_check.py).
+
+def _always(field: fields.Field) -> fields.Field:
+    field.required = True
+    return field
+
 
 class User(Schema):
-    id = fields.String()
-    email = fields.String()
-    name = fields.String()
-    role = fields.String(validate=validate.OneOf(("user", "admin")))
+    id = _always(fields.String())
+    email = _always(fields.String())
+    name = _always(fields.String())
+    role = _always(fields.String(validate=validate.OneOf(("user", "admin"))))
 
 
 class TokenResponse(Schema):
-    token = fields.String()
-    user = fields.Nested(User)
+    token = _always(fields.String())
+    user = _always(fields.Nested(User))
 
 
 class MeResponse(Schema):
-    user = fields.Nested(User)
+    user = _always(fields.Nested(User))
 
 
 class TicketType(Schema):
-    id = fields.String()
-    name = fields.String()
-    price = fields.Float()
-    total = fields.Integer()
-    available = fields.Integer()
-    maxPerOrder = fields.Integer()
-    seated = fields.Boolean()
+    id = _always(fields.String())
+    name = _always(fields.String())
+    price = _always(fields.Float())
+    total = _always(fields.Integer())
+    available = _always(fields.Integer())
+    maxPerOrder = _always(fields.Integer())
+    seated = _always(fields.Boolean())
 
 
 class QueueState(Schema):
-    mode = fields.String(validate=validate.OneOf(QUEUE_MODES))
-    capacity = fields.Integer()
-    sessionSeconds = fields.Integer()
-    active = fields.Boolean()
+    mode = _always(fields.String(validate=validate.OneOf(QUEUE_MODES)))
+    capacity = _always(fields.Integer())
+    sessionSeconds = _always(fields.Integer())
+    active = _always(fields.Boolean())
 
 
 class Event(Schema):
-    id = fields.String()
-    name = fields.String()
-    venue = fields.String()
-    startsAt = fields.DateTime()
-    ticketTypes = fields.List(fields.Nested(TicketType))
-    hasSeats = fields.Boolean()
-    queue = fields.Nested(QueueState)
+    id = _always(fields.String())
+    name = _always(fields.String())
+    venue = _always(fields.String())
+    startsAt = _always(fields.DateTime())
+    ticketTypes = _always(fields.List(fields.Nested(TicketType)))
+    hasSeats = _always(fields.Boolean())
+    queue = _always(fields.Nested(QueueState))
 
 
 class EventResponse(Schema):
-    event = fields.Nested(Event)
+    event = _always(fields.Nested(Event))
 
 
 class EventListResponse(Schema):
-    events = fields.List(fields.Nested(Event))
+    events = _always(fields.List(fields.Nested(Event)))
 
 
 class Seat(Schema):
-    id = fields.String()
-    label = fields.String()
-    section = fields.String()
-    row = fields.String()
-    number = fields.Integer()
-    ticketTypeId = fields.String()
-    status = fields.String(validate=validate.OneOf(("available", "held", "sold")))
+    id = _always(fields.String())
+    label = _always(fields.String())
+    section = _always(fields.String())
+    row = _always(fields.String())
+    number = _always(fields.Integer())
+    ticketTypeId = _always(fields.String())
+    status = _always(fields.String(validate=validate.OneOf(("available", "held", "sold"))))
 
 
 class SeatListResponse(Schema):
-    seats = fields.List(fields.Nested(Seat))
+    seats = _always(fields.List(fields.Nested(Seat)))
 
 
 class ReservationItem(Schema):
-    ticketTypeId = fields.String()
-    quantity = fields.Integer()
+    ticketTypeId = _always(fields.String())
+    quantity = _always(fields.Integer())
 
 
 class Reservation(Schema):
-    id = fields.String()
-    eventId = fields.String()
-    status = fields.String(validate=validate.OneOf(("pending", "confirmed", "cancelled", "expired")))
-    items = fields.List(fields.Nested(ReservationItem))
-    seatIds = fields.List(fields.String())
-    expiresAt = fields.DateTime()
-    createdAt = fields.DateTime()
+    id = _always(fields.String())
+    eventId = _always(fields.String())
+    status = _always(fields.String(validate=validate.OneOf(("pending", "confirmed", "cancelled", "expired"))))
+    items = _always(fields.List(fields.Nested(ReservationItem)))
+    seatIds = _always(fields.List(fields.String()))
+    expiresAt = _always(fields.DateTime())
+    createdAt = _always(fields.DateTime())
 
 
 class ReservationResponse(Schema):
-    reservation = fields.Nested(Reservation)
+    reservation = _always(fields.Nested(Reservation))
 
 
 class ReservationListResponse(Schema):
-    reservations = fields.List(fields.Nested(Reservation))
+    reservations = _always(fields.List(fields.Nested(Reservation)))
 
 
 class QueueStatus(Schema):
-    status = fields.String(validate=validate.OneOf(("admitted", "queued", "none")))
+    """`admitted` carries expiresAt; `queued` position, ahead, queueLength and
+    estimatedWaitSeconds; `none` nothing else."""
+    status = _always(fields.String(validate=validate.OneOf(("admitted", "queued", "none"))))
     expiresAt = fields.DateTime()
     position = fields.Integer()
     ahead = fields.Integer()
@@ -209,26 +219,36 @@ class QueueStatus(Schema):
 
 
 class Stats(Schema):
-    connections = fields.Integer()
-    activeUsers = fields.Integer()
-    queueLength = fields.Integer()
-    admittedLastMinute = fields.Integer()
-    queueActive = fields.Boolean()
-    mode = fields.String()
-    capacity = fields.Integer()
-    instances = fields.Integer()
+    connections = _always(fields.Integer())
+    activeUsers = _always(fields.Integer())
+    queueLength = _always(fields.Integer())
+    admittedLastMinute = _always(fields.Integer())
+    queueActive = _always(fields.Boolean())
+    mode = _always(fields.String(validate=validate.OneOf(QUEUE_MODES)))
+    capacity = _always(fields.Integer())
+    instances = _always(fields.Integer())
+
+
+class Accepted(Schema):
+    ok = _always(fields.Boolean())
 
 
 class ErrorBody(Schema):
-    code = fields.String()
-    message = fields.String()
-    details = fields.Dict()
+    code = _always(fields.String())
+    message = _always(fields.String())
+    details = _always(fields.Dict())
 
 
 class ErrorResponse(Schema):
-    error = fields.Nested(ErrorBody)
+    error = _always(fields.Nested(ErrorBody))
 
 
 class Health(Schema):
-    status = fields.String()
+    status = _always(fields.String())
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class NotReady(Schema):
+    error = _always(fields.Nested(ErrorBody))
+    status = _always(fields.String())
+    checks = _always(fields.Dict(keys=fields.String(), values=fields.String()))

@@ -1,0 +1,122 @@
+"""What the tests share: constants, the REST test client, reading the database directly,
+and the waiting-room helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+
+import psycopg2
+
+from ticketd import auth, db
+from ticketd.auth import TokenSigner
+
+TEST_SECRET = "test-secret-not-for-production"
+ADMIN_PASSWORD = "admin-password-1"
+USER_PASSWORD = "user-password-1"
+
+
+_emails = itertools.count(1)
+
+
+class Api:
+    """A thin client for the REST API used by the tests: raises on unexpected status."""
+
+    def __init__(self, client, spec_check=None):
+        self.client = client
+        self.spec_check = spec_check
+
+    async def call(self, method: str, path: str, token: str | None = None, expect: int | None = None,
+                   **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.client.request(method, path, headers=headers, **kwargs) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+            if expect is not None:
+                assert resp.status == expect, (method, path, resp.status, body)
+            if self.spec_check is not None:
+                self.spec_check.check(method, path, resp.status, resp.content_type, body)
+            return resp.status, body
+
+    async def register(self, name: str = "fan") -> str:
+        email = f"{name}{next(_emails)}-{os.getpid()}@example.com"
+        _, body = await self.call("POST", "/api/auth/register", expect=201,
+                                  json={"email": email, "password": USER_PASSWORD, "name": name})
+        return body["token"]
+
+    async def admin(self, database_url: str) -> str:
+        email = f"admin{next(_emails)}@example.com"
+        pool = await db.create_pool(database_url, maxsize=1)
+        try:
+            await auth.create_admin(pool, email, ADMIN_PASSWORD)
+        finally:
+            pool.close()
+            await pool.wait_closed()
+        _, body = await self.call("POST", "/api/auth/login", expect=200,
+                                  json={"email": email, "password": ADMIN_PASSWORD})
+        return body["token"]
+
+    async def create_event(self, admin_token: str, *, quantity: int = 100, max_per_order: int = 10,
+                           seats: tuple[int, int] | None = None, queue: dict | None = None) -> dict:
+        body = {"name": "Test Night", "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z",
+                "ticketTypes": [{"name": "GA", "price": 30, "quantity": quantity, "maxPerOrder": max_per_order}]}
+        if seats:
+            body["ticketTypes"].append({"name": "Seated", "price": 60, "maxPerOrder": max_per_order})
+            body["seating"] = {"sections": [{"name": "A", "rows": seats[0], "seatsPerRow": seats[1],
+                                             "ticketType": "Seated"}]}
+        if queue:
+            body["queue"] = queue
+        _, resp = await self.call("POST", "/api/events", admin_token, expect=201, json=body)
+        return resp["event"]
+
+
+def db_query(database_url: str, query: str, params=()) -> list[tuple]:
+    """Read the database directly, to check what the API claims."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+_signer = TokenSigner(TEST_SECRET, 3600)
+
+
+def shopper_tokens(count: int, start: int = 10_000) -> list[str]:
+    """Signed tokens for users 10000…; the queue knows users only by their token's id."""
+    return [_signer.issue(start + i, "user") for i in range(count)]
+
+
+async def until(probe, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``probe`` (async, returns a truthy value when done) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def check(api: Api, event_id: str, token: str, expect: int = 200) -> dict:
+    return (await api.call("POST", f"/api/queue/check/{event_id}", token, expect=expect))[1]
+
+
+async def status(api: Api, event_id: str, token: str) -> dict:
+    return (await api.call("GET", f"/api/queue/status/{event_id}", token, expect=200))[1]
+
+
+async def leave(api: Api, event_id: str, token: str) -> None:
+    await api.call("POST", f"/api/queue/leave/{event_id}", token, expect=204)
+
+
+async def statuses(api, event_id, tokens) -> list[dict]:
+    return [await status(api, event_id, t) for t in tokens]
+
+
+def queue_event(capacity: int = 2, mode: str = "on", session: int = 600) -> dict:
+    return {"mode": mode, "capacity": capacity, "sessionSeconds": session}
