@@ -34,7 +34,6 @@ async def postgres_ctx(app: web.Application):
     pool = await db.create_pool(config.database_url, maxsize=config.db_pool_size)
     await db.migrate(pool)
     app[appkeys.db] = pool
-    app[appkeys.inventory] = Inventory(pool, app[appkeys.feed], config.hold_seconds)
     yield
     pool.close()
     await pool.wait_closed()
@@ -49,10 +48,18 @@ async def redis_ctx(app: web.Application):
         socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
     client = aioredis.Redis.from_pool(pool)
     app[appkeys.redis] = client
-    app[appkeys.rate_limiter] = RateLimiter(client)
-    app[appkeys.waiting_room] = WaitingRoom(app[appkeys.config], client, app[appkeys.db], app[appkeys.feed])
     yield
     await client.aclose()
+
+
+async def domain_ctx(app: web.Application):
+    """The services over PostgreSQL and Redis (their Lua scripts registered)."""
+    config, pool, client, feed = app[appkeys.config], app[appkeys.db], app[appkeys.redis], app[appkeys.feed]
+    app[appkeys.inventory] = Inventory(pool, feed, config.hold_seconds)
+    app[appkeys.rate_limiter] = RateLimiter(client)
+    # Subscribes to the feed before the live layer does: its state is current when pushes go out.
+    app[appkeys.waiting_room] = WaitingRoom(config, client, pool, feed)
+    yield
 
 
 async def live_ctx(app: web.Application):
@@ -106,7 +113,7 @@ def create_app(config: Config) -> web.Application:
     app[appkeys.config] = config
     app[appkeys.feed] = ChangeFeed()
     app[appkeys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
-    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, live_ctx, expiry_ctx, admission_ctx])
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, domain_ctx, live_ctx, expiry_ctx, admission_ctx])
     app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
     for routes in ROUTES:
         app.router.add_routes(routes)
