@@ -21,7 +21,7 @@ from .live.hub import Hub
 from .live.protocol import WsEndpoint
 from .live.pushes import Pushes
 from .live.rooms import room_kinds
-from .ratelimit import RateLimiter
+from .ratelimit import LoginThrottle, RateLimiter
 from .waitingroom import WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ async def domain_ctx(app: web.Application):
     """The services over PostgreSQL and Redis (their Lua scripts registered)."""
     config, pool, client, feed = app[appkeys.config], app[appkeys.db], app[appkeys.redis], app[appkeys.feed]
     app[appkeys.inventory] = Inventory(pool, feed, config.hold_seconds)
-    app[appkeys.rate_limiter] = RateLimiter(client)
+    limiter = app[appkeys.rate_limiter] = RateLimiter(client, config.rate_limits)
+    app[appkeys.login_throttle] = LoginThrottle(limiter, client)
     # Subscribes to the feed before the live layer does: its state is current when pushes go out.
     app[appkeys.waiting_room] = WaitingRoom(config, client, pool, feed)
     yield

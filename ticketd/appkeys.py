@@ -13,7 +13,7 @@ from .changes import ChangeFeed
 from .config import Config
 from .inventory import Inventory
 from .live.hub import Hub
-from .ratelimit import RateLimiter
+from .ratelimit import LoginThrottle, RateLimiter
 from .waitingroom import WaitingRoom
 
 config = web.AppKey("config", Config)
@@ -22,6 +22,7 @@ signer = web.AppKey("signer", TokenSigner)
 db = web.AppKey("db", aiopg.Pool)
 redis = web.AppKey("redis", aioredis.Redis)
 rate_limiter = web.AppKey("rate_limiter", RateLimiter)
+login_throttle = web.AppKey("login_throttle", LoginThrottle)
 inventory = web.AppKey("inventory", Inventory)
 waiting_room = web.AppKey("waiting_room", WaitingRoom)
 hub = web.AppKey("hub", Hub)

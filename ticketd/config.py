@@ -3,11 +3,70 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import types
+from typing import Mapping, NamedTuple
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+class Limit(NamedTuple):
+    count: int
+    seconds: int
+
+
+# Abuse limits: name -> (count, window seconds); TICKETD_LIMIT_<NAME>=COUNT/SECONDS changes
+# one, TICKETD_RATE_LIMITS=off turns them all off. Per-address limits are generous: a few
+# hundred fans share one address behind a PC bang's or a mobile carrier's NAT.
+DEFAULT_LIMITS: Mapping[str, Limit] = types.MappingProxyType({
+    # Wrong passwords for one account from one address: that pair waits.
+    "login_failures_per_account_address": Limit(10, 15 * 60),
+    # Wrong passwords from one address, any account (credential stuffing): the address waits.
+    "login_failures_per_address": Limit(100, 15 * 60),
+    # Wrong passwords for one account from anywhere: until the window ends only addresses
+    # that have logged in to it before may try (the owner is never locked out by others).
+    "login_failures_per_account": Limit(50, 15 * 60),
+    # Holds per shopper: far above what a person clicks, well below what a bot fires.
+    "reservations_per_account": Limit(30, 60),
+})
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _number(env, name: str, default: str, kind: type):
+    raw = env.get(name, default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number (got {raw!r})") from None
+
+
+def _networks(value: str) -> tuple:
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _csv(value))
+    except ValueError as exc:
+        raise ConfigError(f"TICKETD_TRUSTED_PROXIES: {exc}") from None
+
+
+def _limits(env) -> Mapping[str, Limit] | None:
+    if env.get("TICKETD_RATE_LIMITS", "").strip().lower() == "off":
+        return None
+    limits = dict(DEFAULT_LIMITS)
+    for name in limits:
+        raw = env.get(f"TICKETD_LIMIT_{name.upper()}")
+        if raw is None:
+            continue
+        count, _, seconds = raw.partition("/")
+        try:
+            limits[name] = Limit(int(count), int(seconds))
+        except ValueError:
+            raise ConfigError(f"TICKETD_LIMIT_{name.upper()} must be COUNT/SECONDS, e.g. 10/900") from None
+    return types.MappingProxyType(limits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +91,10 @@ class Config:
     queue_quiet_seconds: int = 30
     db_pool_size: int = 20
     instance_id: str = ""
+    # Proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: tuple = ()
+    # None: every abuse limit off (rehearsals and benchmarks from one machine).
+    rate_limits: Mapping[str, Limit] | None = dataclasses.field(default_factory=lambda: DEFAULT_LIMITS)
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None, **overrides) -> "Config":
@@ -41,19 +104,21 @@ class Config:
             redis_url=env.get("TICKETD_REDIS_URL", ""),
             secret=env.get("TICKETD_SECRET", ""),
             host=env.get("TICKETD_HOST", "127.0.0.1"),
-            port=int(env.get("TICKETD_PORT", "8080")),
-            hold_seconds=int(env.get("TICKETD_HOLD_SECONDS", "600")),
-            token_ttl_seconds=int(env.get("TICKETD_TOKEN_TTL_SECONDS", "86400")),
-            expiry_interval=float(env.get("TICKETD_EXPIRY_INTERVAL", "1")),
+            port=_number(env, "TICKETD_PORT", "8080", int),
+            hold_seconds=_number(env, "TICKETD_HOLD_SECONDS", "600", int),
+            token_ttl_seconds=_number(env, "TICKETD_TOKEN_TTL_SECONDS", "86400", int),
+            expiry_interval=_number(env, "TICKETD_EXPIRY_INTERVAL", "1", float),
             allowed_origins=_csv(env.get("TICKETD_ALLOWED_ORIGINS", "")),
-            push_interval_ms=int(env.get("TICKETD_PUSH_INTERVAL_MS", "100")),
-            ws_heartbeat=float(env.get("TICKETD_WS_HEARTBEAT", "30")),
-            ws_max_buffer=int(env.get("TICKETD_WS_MAX_BUFFER", str(256 * 1024))),
-            admission_interval=float(env.get("TICKETD_ADMISSION_INTERVAL", "1")),
-            queue_abandon_seconds=int(env.get("TICKETD_QUEUE_ABANDON_SECONDS", "60")),
-            queue_quiet_seconds=int(env.get("TICKETD_QUEUE_QUIET_SECONDS", "30")),
-            db_pool_size=int(env.get("TICKETD_DB_POOL_SIZE", "20")),
+            push_interval_ms=_number(env, "TICKETD_PUSH_INTERVAL_MS", "100", int),
+            ws_heartbeat=_number(env, "TICKETD_WS_HEARTBEAT", "30", float),
+            ws_max_buffer=_number(env, "TICKETD_WS_MAX_BUFFER", str(256 * 1024), int),
+            admission_interval=_number(env, "TICKETD_ADMISSION_INTERVAL", "1", float),
+            queue_abandon_seconds=_number(env, "TICKETD_QUEUE_ABANDON_SECONDS", "60", int),
+            queue_quiet_seconds=_number(env, "TICKETD_QUEUE_QUIET_SECONDS", "30", int),
+            db_pool_size=_number(env, "TICKETD_DB_POOL_SIZE", "20", int),
             instance_id=env.get("TICKETD_INSTANCE_ID", ""),
+            trusted_proxies=_networks(env.get("TICKETD_TRUSTED_PROXIES", "")),
+            rate_limits=_limits(env),
         )
         values.update(overrides)
         return cls(**values)

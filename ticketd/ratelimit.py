@@ -1,43 +1,129 @@
-"""Fixed-window rate limits in Redis, shared by every instance."""
+"""Abuse limits: fixed windows counted in Redis, shared by every instance, each named
+in ``config.DEFAULT_LIMITS``. Redis out of reach fails open: a limiter must not take
+logins and purchases down with it."""
 
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 from . import errors
+from .config import Limit
 from .failures import REDIS_DOWN
 from .luascripts import Script
 
 KEY_PREFIX = "ticketd:rate:"
-
-# Failed logins per account: slows password guessing to a crawl.
-LOGIN_FAILURES = (10, 15 * 60)
-# Holds per shopper: far above what a person clicks, well below what a bot fires.
-RESERVATIONS = (30, 60)
+KNOWN_PREFIX = "ticketd:known-addresses:"
+# An address that logged in to an account stays known to it this long.
+KNOWN_SECONDS = 30 * 86400
+KNOWN_MAX = 20
 
 
 class RateLimiter:
-    def __init__(self, client):
+    """``limits`` None: every limit is off."""
+
+    def __init__(self, client, limits: Mapping[str, Limit] | None):
+        self._redis = client
+        self.limits = limits
         self._hit = Script(client, __package__, "rate_hit")
         self._peek = Script(client, __package__, "rate_peek")
 
-    async def hit(self, bucket: str, limit: tuple[int, int]) -> None:
-        """Count one request; 429 rate_limited once ``limit`` (count, seconds) is passed."""
-        count, seconds = limit
-        await self._verdict(self._hit, bucket, [seconds * 1000, count])
+    async def hit(self, name: str, key: str) -> None:
+        """Count one request; 429 rate_limited once the limit is passed."""
+        limit = self._limit(name)
+        if limit is not None:
+            _verdict(await self._call(self._hit, name, key, [limit.seconds * 1000, limit.count]))
 
-    async def check(self, bucket: str, limit: tuple[int, int]) -> None:
-        """429 if the bucket is already full, without counting."""
-        await self._verdict(self._peek, bucket, [limit[0]])
+    async def check(self, name: str, key: str) -> None:
+        """429 if the window is already full, without counting."""
+        _verdict(await self.full_for(name, key))
 
-    async def _verdict(self, script: Script, bucket: str, args: list) -> None:
+    async def full_for(self, name: str, key: str) -> int:
+        """Milliseconds until a full window ends, or -1 while there is room."""
+        limit = self._limit(name)
+        if limit is None:
+            return -1
+        return await self._call(self._peek, name, key, [limit.count])
+
+    async def count(self, name: str, key: str) -> None:
+        """Count one request without an answer (the caller decides what a full window means)."""
+        limit = self._limit(name)
+        if limit is not None:
+            await self._call(self._hit, name, key, [limit.seconds * 1000, limit.count])
+
+    async def clear(self, name: str, key: str) -> None:
+        await self._redis.delete(_key(name, key))
+
+    def _limit(self, name: str) -> Limit | None:
+        return None if self.limits is None else self.limits[name]
+
+    async def _call(self, script: Script, name: str, key: str, args: list) -> int:
         try:
-            wait_ms = await script([KEY_PREFIX + bucket], args)
+            return await script([_key(name, key)], args)
         except REDIS_DOWN:
-            # Fail open: a limiter must not take logins and purchases down with Redis.
-            return
-        if wait_ms >= 0:
-            retry_after = max(1, math.ceil(wait_ms / 1000))
-            raise errors.RateLimited(f"Too many attempts; try again in {retry_after} s",
-                                     {"retryAfter": retry_after},
-                                     headers={"Retry-After": str(retry_after)})
+            return -1
+
+
+class LoginThrottle:
+    """Wrong passwords slow the guesser, never the owner: failures count per account and
+    address, per address, and per account. A pair or an address over its limit waits; an
+    account over its limit takes logins only from addresses that have logged in to it
+    before, so nobody elsewhere can lock its owner out."""
+
+    def __init__(self, limiter: RateLimiter, client):
+        self._limiter = limiter
+        self._redis = client
+
+    async def before(self, email: str, address: str) -> None:
+        email = email.lower()
+        await self._limiter.check("login_failures_per_account_address", f"{email}|{address}")
+        await self._limiter.check("login_failures_per_address", address)
+        wait_ms = await self._limiter.full_for("login_failures_per_account", email)
+        if wait_ms >= 0 and not await self._known(email, address):
+            _verdict(wait_ms)
+
+    async def failed(self, email: str, address: str) -> None:
+        email = email.lower()
+        await self._limiter.count("login_failures_per_account_address", f"{email}|{address}")
+        await self._limiter.count("login_failures_per_address", address)
+        await self._limiter.count("login_failures_per_account", email)
+
+    async def succeeded(self, email: str, address: str) -> None:
+        key = KNOWN_PREFIX + email.lower()
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zadd(key, {address: 1})
+            pipe.zremrangebyrank(key, 0, -KNOWN_MAX - 1)
+            pipe.expire(key, KNOWN_SECONDS)
+            await pipe.execute()
+        except REDIS_DOWN:
+            pass
+
+    async def clear(self, email: str) -> int:
+        """An admin lifts every lock on an account; returns how many counters were cleared."""
+        email = email.lower()
+        keys = [_key("login_failures_per_account", email)]
+        pattern = _glob_escape(_key("login_failures_per_account_address", email + "|")) + "*"
+        keys += [k async for k in self._redis.scan_iter(match=pattern, count=1000)]
+        return await self._redis.delete(*keys)
+
+    async def _known(self, email: str, address: str) -> bool:
+        try:
+            return await self._redis.zscore(KNOWN_PREFIX + email, address) is not None
+        except REDIS_DOWN:
+            return True
+
+
+def _key(name: str, key: str) -> str:
+    return f"{KEY_PREFIX}{name}:{key}"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _verdict(wait_ms: int) -> None:
+    if wait_ms >= 0:
+        retry_after = max(1, math.ceil(wait_ms / 1000))
+        raise errors.RateLimited(f"Too many attempts; try again in {retry_after} s",
+                                 {"retryAfter": retry_after}, headers={"Retry-After": str(retry_after)})

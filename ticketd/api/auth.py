@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
-from .. import appkeys, auth, errors, ratelimit
+from .. import appkeys, auth, errors
 from . import schemas
-from .http import json_response, parse_body, require_user
+from .http import client_address, json_response, parse_body, require_user
 
 routes = web.RouteTableDef()
 
@@ -45,14 +45,15 @@ async def login(request: web.Request) -> web.Response:
       429: RateLimited
     """
     body = await parse_body(request, schemas.LoginRequest())
-    limiter = request.app[appkeys.rate_limiter]
-    bucket = "login-failures:" + body["email"].lower()
-    await limiter.check(bucket, ratelimit.LOGIN_FAILURES)
+    throttle = request.app[appkeys.login_throttle]
+    address = client_address(request)
+    await throttle.before(body["email"], address)
     try:
         user = await auth.login(request.app[appkeys.db], body["email"], body["password"])
     except errors.Unauthorized:
-        await limiter.hit(bucket, ratelimit.LOGIN_FAILURES)
+        await throttle.failed(body["email"], address)
         raise
+    await throttle.succeeded(body["email"], address)
     return _token_response(request, user, 200)
 
 

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from .. import appkeys, errors, ratelimit
+from .. import appkeys, errors
 from ..codec import parse_uuid
 from . import schemas
 from .http import json_response, parse_body, require_user
@@ -40,7 +40,7 @@ async def create_reservation(request: web.Request) -> web.Response:
         raise errors.ValidationFailed(details={"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY} characters"]})
     body = await parse_body(request, schemas.CreateReservationRequest())
     app = request.app
-    await app[appkeys.rate_limiter].hit(f"reservations:{who.user_id}", ratelimit.RESERVATIONS)
+    await app[appkeys.rate_limiter].hit("reservations_per_account", str(who.user_id))
     await app[appkeys.waiting_room].require_admission(body["event_id"], who.shopper)
     reservation, created = await app[appkeys.inventory].hold(
         who.user_id, body["event_id"], body.get("items") or [], body.get("seat_ids") or [], key)
