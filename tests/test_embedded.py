@@ -53,6 +53,8 @@ async def test_two_instances_on_one_data_dir_share_the_embedded_servers(tmp_path
 
         # The last one out stops them.
         assert b.interrupt() == 0
+        for instance in (a, b):  # a clean start: no warnings about the runtime dir
+            assert "XDG_RUNTIME_DIR" not in instance.log() and "Traceback" not in instance.log()
         assert not process_running(redis_pid) and not process_running(postgres_pid)
         assert not (tmp_path / "redis" / "server.json").exists()
     finally:

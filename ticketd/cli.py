@@ -1,4 +1,4 @@
-"""``ticketd serve | migrate | create-admin``."""
+"""The ticketd command: serve, migrate, create-admin, unlock."""
 
 from __future__ import annotations
 
@@ -6,62 +6,85 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import gc
 import logging
+import socket
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from . import __version__, auth, db, demo, embedded
-from .config import Config
+from .config import Config, ConfigError
 
 log = logging.getLogger("ticketd")
 
+DESCRIPTION = """Ticketing server for high-demand on-sales: a virtual waiting room, real-time
+stock over WebSocket, no overselling. With TICKETD_DATABASE_URL / TICKETD_REDIS_URL unset,
+PostgreSQL and Redis run embedded under --data-dir."""
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ticketd", description=__doc__)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticketd", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--data-dir", type=Path, default=Path(".ticketd"),
-                        help="where embedded PostgreSQL and Redis keep their data (default ./.ticketd)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = sub.add_parser("serve", help="run the server")
-    serve_cmd.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
-    serve_cmd.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
-    sub.add_parser("migrate", help="apply database migrations").add_argument(
-        "--data-dir", type=Path, default=argparse.SUPPRESS)
-    admin = sub.add_parser("create-admin", help="create an admin account or promote an existing one")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", type=Path, default=Path(".ticketd"),
+                          help="where embedded PostgreSQL and Redis keep their data (default ./.ticketd)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[data_dir], help="run the server",
+                           description="Run the server (migrations first; demo data on a first start).")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+
+    sub.add_parser("migrate", parents=[data_dir], help="apply database migrations",
+                   description="Apply every numbered migration in sql/ not applied yet.")
+
+    admin = sub.add_parser(
+        "create-admin", parents=[data_dir], help="create an admin, or promote an account and reset its password",
+        description="Create an admin account. If the email already has an account, it becomes an "
+                    "admin and its password is replaced by --password.")
     admin.add_argument("email")
     admin.add_argument("--password", required=True)
     admin.add_argument("--name", default="Administrator")
-    admin.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
 
+    unlock = sub.add_parser(
+        "unlock", parents=[data_dir], help="lift the login limits on an account",
+        description="Clear the failed-login counters of an account, so that it can log in from "
+                    "any address again at once.")
+    unlock.add_argument("email")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    config = Config.from_env()
-    if args.command == "serve":
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-        config = dataclasses.replace(config, **overrides)
     try:
+        config = Config.from_env()
+        if args.command == "serve":
+            overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+            config = dataclasses.replace(config, **overrides)
+            _check_port_free(config.host, config.port)
         with services(config, args.data_dir.resolve()) as config:
-            if args.command == "serve":
-                return serve(config)
-            if args.command == "migrate":
-                applied = _run(_migrate(config))
-                print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
-                return 0
-            user = _run(_create_admin(config, args.email, args.password, args.name))
-            print(f"admin {user['email']} (id {user['id']}) ready")
-            return 0
+            return COMMANDS[args.command](config, args)
     except (ConfigError, RuntimeError) as exc:
         print(f"ticketd: {exc}", file=sys.stderr)
         return 2
 
 
-class ConfigError(Exception):
-    pass
+def _check_port_free(host: str, port: int) -> None:
+    """Say so in one line, before starting anything, when the port is taken."""
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is in use on {host}; pass --port") from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pass --host/--port") from None
+        raise
 
 
 @contextlib.contextmanager
@@ -84,48 +107,61 @@ def services(config: Config, data_dir: Path):
         yield config
 
 
-def _run(coro):
-    return asyncio.run(coro)
-
-
-async def _migrate(config: Config) -> list[str]:
-    pool = await db.create_pool(config.database_url, maxsize=2)
-    try:
-        return await db.migrate(pool)
-    finally:
-        pool.close()
-        await pool.wait_closed()
-
-
-async def _create_admin(config: Config, email: str, password: str, name: str) -> dict:
+async def _with_pool(config: Config, work):
     pool = await db.create_pool(config.database_url, maxsize=2)
     try:
         await db.migrate(pool)
-        return await auth.create_admin(pool, email, password, name)
+        return await work(pool)
     finally:
         pool.close()
         await pool.wait_closed()
 
 
-async def _prepare(config: Config) -> dict | None:
-    """Migrate, and on a first start create the demo data."""
-    pool = await db.create_pool(config.database_url, maxsize=2)
-    try:
-        await db.migrate(pool)
-        if await demo.needs_demo(pool):
-            return await demo.create_demo(pool)
-        return None
-    finally:
-        pool.close()
-        await pool.wait_closed()
+def _migrate(config: Config, args) -> int:
+    async def run():
+        pool = await db.create_pool(config.database_url, maxsize=2)
+        try:
+            return await db.migrate(pool)
+        finally:
+            pool.close()
+            await pool.wait_closed()
+    applied = asyncio.run(run())
+    print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+    return 0
 
 
-def serve(config: Config) -> int:
+def _create_admin(config: Config, args) -> int:
+    user = asyncio.run(_with_pool(config, lambda pool: auth.create_admin(pool, args.email, args.password,
+                                                                          args.name)))
+    print(f"admin {user['email']} (id {user['id']}) ready")
+    return 0
+
+
+def _unlock(config: Config, args) -> int:
+    import redis.asyncio as aioredis
+
+    from .ratelimit import LoginThrottle, RateLimiter
+
+    async def run() -> int:
+        client = aioredis.Redis.from_url(config.redis_url)
+        try:
+            return await LoginThrottle(RateLimiter(client, config.rate_limits), client).clear(args.email)
+        finally:
+            await client.aclose()
+    cleared = asyncio.run(run())
+    print(f"{args.email}: {cleared} login limit{'s' if cleared != 1 else ''} cleared")
+    return 0
+
+
+def _serve(config: Config, args) -> int:
     from .app import create_app
 
-    credentials = _run(_prepare(config))
+    async def prepare(pool):
+        return await demo.create_demo(pool) if await demo.needs_demo(pool) else None
+    credentials = asyncio.run(_with_pool(config, prepare))
     if credentials:
-        print(f"\nFirst start: demo data created.\n  admin email:    {credentials['email']}\n"
+        print(f"\nFirst start: demo data created (this password is shown only once).\n"
+              f"  admin email:    {credentials['email']}\n"
               f"  admin password: {credentials['password']}\n", flush=True)
     with contextlib.suppress(ImportError):
         import uvloop
@@ -137,11 +173,19 @@ def serve(config: Config) -> int:
     # of the accept cost). Leave the startup heap alone and collect young objects less often.
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    web.run_app(app, host=config.host, port=config.port, access_log=None,
-                print=lambda _: print(f"ticketd {__version__} listening on {url}  (Ctrl-C stops)",
-                                      flush=True),
-                shutdown_timeout=5,
-                # Dead peers are found by the WebSocket heartbeat and the HTTP keep-alive
-                # timeout; a TCP keepalive setsockopt per connection buys nothing more.
-                tcp_keepalive=False)
+    try:
+        web.run_app(app, host=config.host, port=config.port, access_log=None,
+                    print=lambda _: print(f"ticketd {__version__} listening on {url}  (Ctrl-C stops)",
+                                          flush=True),
+                    shutdown_timeout=5,
+                    # Dead peers are found by the WebSocket heartbeat and the HTTP keep-alive
+                    # timeout; a TCP keepalive setsockopt per connection buys nothing more.
+                    tcp_keepalive=False)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ConfigError(f"port {config.port} is in use on {config.host}; pass --port") from None
     return 0
+
+
+COMMANDS = {"serve": _serve, "migrate": _migrate, "create-admin": _create_admin, "unlock": _unlock}

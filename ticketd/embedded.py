@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +29,11 @@ def free_port() -> int:
 def postgres(data_dir: Path) -> Iterator[str]:
     """A running PostgreSQL whose data lives in ``data_dir``; yields its URL."""
     try:
-        import pgserver  # only needed in embedded mode
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime dir, which warns when
+            # XDG_RUNTIME_DIR is unset (containers, ssh sessions) and falls back to /tmp.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver  # only needed in embedded mode
     except ImportError:
         raise RuntimeError("embedded PostgreSQL needs the extra: pip install 'ticketd[embedded]' "
                            "(or set TICKETD_DATABASE_URL)") from None
