@@ -179,3 +179,34 @@ async def test_sweeper_releases_expired_holds(aiohttp_client, make_app, database
     assert await available(api, event, 1) == 2
     _, seats = await api.call("GET", f"/api/events/{event['id']}/seats")
     assert {s["status"] for s in seats["seats"]} == {"available"}
+
+
+async def test_one_rule_one_message_written_for_people(api, admin_token):
+    event = await api.create_event(admin_token, quantity=100, max_per_order=6, seats=(1, 2))
+    fan = await api.register()
+    ga, seated = event["ticketTypes"]
+    answers = []
+    for quantity in (7, 1000, 10**15):
+        status, err = await api.call("POST", "/api/reservations", fan,
+                                     json={"eventId": event["id"], "items": [{"ticketTypeId": ga["id"], "quantity": quantity}]})
+        assert status == 409 and err["error"]["code"] == "limit_exceeded"
+        answers.append(err["error"]["message"])
+    assert answers == ["At most 6 GA tickets per order"] * 3
+    cases = [
+        ({"items": [{"ticketTypeId": ga["id"], "quantity": 0}]}, "Choose at least 1 ticket (items.0.quantity)"),
+        ({"items": [{"ticketTypeId": "GA", "quantity": 1}]},
+         'Not an id this API gave out: use ids exactly as returned, e.g. "12" (items.0.ticketTypeId)'),
+        ({"seatIds": ["1", "1"]}, "Each seat can be chosen only once (seatIds)"),
+        ({"seatIds": ["99999"]}, "Seat 99999 is not part of this event"),
+        ({"items": [{"ticketTypeId": seated["id"], "quantity": 1}]},
+         "Seated tickets are seated: choose seats instead"),
+        ({}, "Choose tickets (items) or seats (seatIds) (items)"),
+    ]
+    for extra, message in cases:
+        status, err = await api.call("POST", "/api/reservations", fan, json={"eventId": event["id"], **extra})
+        assert status == 400 and err["error"]["message"] == message, (extra, err)
+    seats = (await api.call("GET", f"/api/events/{event['id']}/seats", expect=200))[1]["seats"]
+    await api.call("POST", "/api/reservations", fan, expect=201, json={"eventId": event["id"], "seatIds": [seats[0]["id"]]})
+    status, err = await api.call("POST", "/api/reservations", await api.register(),
+                                 json={"eventId": event["id"], "seatIds": [seats[0]["id"]]})
+    assert status == 409 and err["error"]["message"] == "Just taken, choose another: A row A seat 1"

@@ -30,9 +30,22 @@ class ValidationFailed(ApiError):
 
     @classmethod
     def from_marshmallow(cls, exc) -> "ValidationFailed":
-        """Details name each bad field, as marshmallow reports them."""
+        """Details name each bad field, as marshmallow reports them; the message says the
+        first problem in words."""
         details = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return cls(details=details)
+        return cls(first_problem(details), details)
+
+
+def first_problem(details: dict) -> str:
+    """"Choose at least 1 ticket (items.0.quantity)" from nested field errors."""
+    path, node = [], details
+    while isinstance(node, dict) and node:
+        key = next(iter(node))
+        path.append(str(key))
+        node = node[key]
+    message = node[0] if isinstance(node, list) and node else str(node)
+    where = ".".join(p for p in path if not p.startswith("_"))
+    return f"{message.rstrip('.')} ({where})" if where else message.rstrip(".")
 
 
 class Unauthorized(ApiError):

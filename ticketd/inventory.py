@@ -25,7 +25,7 @@ ON CONFLICT DO NOTHING RETURNING reservation_id
 """
 SELECT_IDEMPOTENCY_KEY = "SELECT request_hash, reservation_id FROM idempotency_keys WHERE user_id = %s AND key = %s"
 LOCK_SEATS = """
-SELECT id, ticket_type_id, status FROM seats
+SELECT id, ticket_type_id, status, section, row, number FROM seats
 WHERE event_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
 """
 LOCK_TICKET_TYPES = """
@@ -219,11 +219,14 @@ async def _lock_seats(cur, event_id: int, seat_ids: list[int]) -> dict[int, int]
     seats = await cur.fetchall()
     unknown = set(seat_ids) - {s["id"] for s in seats}
     if unknown:
-        raise errors.ValidationFailed(details={"seatIds": [
-            f"Unknown seat for this event: {', '.join(str(s) for s in sorted(unknown))}"]})
-    taken = [str(s["id"]) for s in seats if s["status"] != "available"]
+        names = ", ".join(str(s) for s in sorted(unknown))
+        raise errors.ValidationFailed(f"Seat {names} is not part of this event",
+                                      {"seatIds": [f"Seat {names} is not part of this event"]})
+    taken = [s for s in seats if s["status"] != "available"]
     if taken:
-        raise errors.SeatUnavailable(details={"seatIds": taken})
+        names = ", ".join(f"{s['section']} row {s['row']} seat {s['number']}" for s in taken)
+        raise errors.SeatUnavailable(f"Just taken, choose another: {names}",
+                                     {"seatIds": [str(s["id"]) for s in taken]})
     for seat in seats:
         counts[seat["ticket_type_id"]] = counts.get(seat["ticket_type_id"], 0) + 1
     return counts
@@ -235,20 +238,28 @@ async def _lock_ticket_types(cur, event_id: int, wanted: dict[int, int], quantit
     types = {t["id"]: t for t in await cur.fetchall()}
     unknown = [t for t in wanted if t not in types]
     if unknown:
-        raise errors.ValidationFailed(details={"items": [
-            f"Unknown ticket type for this event: {', '.join(str(t) for t in unknown)}"]})
+        names = ", ".join(str(t) for t in unknown)
+        raise errors.ValidationFailed(f"Ticket type {names} is not on sale for this event",
+                                      {"items": [f"Ticket type {names} is not on sale for this event"]})
     for type_id, quantity in quantities.items():
         ticket_type = types[type_id]
         if type_id in wanted and ticket_type["seated"]:
-            raise errors.ValidationFailed(details={"items": [
-                f"{ticket_type['name']} is seated: choose seats with seatIds"]})
+            message = f"{ticket_type['name']} tickets are seated: choose seats instead"
+            raise errors.ValidationFailed(message, {"items": [message]})
         if quantity > ticket_type["max_per_order"]:
             raise errors.LimitExceeded(
                 f"At most {ticket_type['max_per_order']} {ticket_type['name']} tickets per order",
                 {"ticketTypeId": str(type_id), "maxPerOrder": ticket_type["max_per_order"]})
-        if quantity > ticket_type["available"]:
-            raise errors.SoldOut(details={"ticketTypeId": str(type_id),
-                                          "available": ticket_type["available"]})
+        left = ticket_type["available"]
+        if quantity > left:
+            raise errors.SoldOut(_left(ticket_type["name"], left),
+                                 {"ticketTypeId": str(type_id), "available": left})
+
+
+def _left(name: str, left: int) -> str:
+    if not left:
+        return f"Sold out: no {name} tickets left"
+    return f"Only {left} {name} ticket{'s' if left != 1 else ''} left"
 
 
 async def _release(cur, reservation: dict, status: str) -> StockChanged:

@@ -18,7 +18,7 @@ class Strict(Schema):
 class Id(fields.Field):
     """An id: a string of digits to clients, an int inside."""
 
-    default_error_messages = {"invalid": "Not a valid id"}
+    default_error_messages = {"invalid": "Not an id this API gave out: use ids exactly as returned, e.g. \"12\""}
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else str(value)
@@ -88,7 +88,9 @@ class UpdateEventRequest(Strict):
 
 class ReservationItemRequest(Strict):
     ticket_type_id = Id(data_key="ticketTypeId", required=True)
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
+    # No upper bound here: the ticket type's maxPerOrder is the one rule, with one message.
+    quantity = fields.Integer(required=True, strict=True,
+                              validate=validate.Range(min=1, error="Choose at least 1 ticket"))
 
 
 class CreateReservationRequest(Strict):
@@ -99,10 +101,10 @@ class CreateReservationRequest(Strict):
     @validates_schema
     def _something_to_hold(self, data, **kwargs):
         if not data.get("items") and not data.get("seat_ids"):
-            raise ValidationError("Give items, seatIds or both", "items")
+            raise ValidationError("Choose tickets (items) or seats (seatIds)", "items")
         seats = data.get("seat_ids") or []
         if len(set(seats)) != len(seats):
-            raise ValidationError("Each seat may appear once", "seatIds")
+            raise ValidationError("Each seat can be chosen only once", "seatIds")
 
 
 class AnnounceRequest(Strict):
