@@ -141,3 +141,14 @@ def test_compose_file_has_the_expected_services():
     assert services["ticketd"]["deploy"]["replicas"] == 2
     env = services["ticketd"]["environment"]
     assert env["TICKETD_DATABASE_URL"].startswith("postgresql://") and env["TICKETD_REDIS_URL"].startswith("redis://")
+
+
+async def test_browsers_get_an_html_404_and_api_clients_json(client):
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    async with client.get("/nope", headers=browser) as resp:
+        assert resp.status == 404 and resp.content_type == "text/html"
+        assert "Page not found" in await resp.text()
+    for path, headers in (("/nope", {}), ("/api/nope", browser), ("/api/events/abc", browser)):
+        async with client.get(path, headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 404 and body["error"]["code"] == "not_found", path

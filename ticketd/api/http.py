@@ -3,6 +3,7 @@ and who is calling."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from aiohttp import web
@@ -12,12 +13,14 @@ from .. import appkeys, errors
 from ..auth import Identity
 from ..codec import JSONDecodeError, dumps, loads, parse_id
 from ..failures import classify
+from .pages import not_found_page, wants_page
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 
 _IDENTITY = web.RequestKey("identity", object)
+_ADDRESS = web.RequestKey("client_address", str)
 
 # aiohttp's own HTTP errors (unknown route, wrong method, body too large) mapped to
 # the contract's codes.
@@ -44,6 +47,8 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and wants_page(request):
+            return not_found_page()
         message = "Request body too large (limit 64 KiB)" if exc.status == 413 else exc.reason
         return error_response(errors.HttpError(exc.status, _HTTP_CODES.get(exc.status, "error"),
                                                message, _passthrough_headers(exc)))
@@ -87,6 +92,41 @@ def identity(request: web.Request) -> Identity | None:
         else:
             request[_IDENTITY] = request.app[appkeys.signer].verify(token.strip())
     return request[_IDENTITY]
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address: the peer's, unless the peer is a trusted proxy
+    (TICKETD_TRUSTED_PROXIES); then the nearest X-Forwarded-For hop that is not one.
+    Nobody else's X-Forwarded-For is believed."""
+    if _ADDRESS not in request:
+        request[_ADDRESS] = _forwarded_for(request, request.app[appkeys.config].trusted_proxies)
+    return request[_ADDRESS]
+
+
+def _forwarded_for(request: web.Request, proxies: tuple) -> str:
+    peer = request.remote or ""
+    if not proxies or not _within(peer, proxies):
+        return peer
+    hops = [hop.strip() for line in request.headers.getall("X-Forwarded-For", ())
+            for hop in line.split(",") if hop.strip()]
+    address = peer
+    for hop in reversed(hops):  # each trusted proxy appended the address it saw
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # not an address: what the client wrote, not a proxy
+        address = hop
+        if not _within(hop, proxies):
+            break
+    return address
+
+
+def _within(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def require_user(request: web.Request) -> Identity:

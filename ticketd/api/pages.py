@@ -25,6 +25,17 @@ def _page(filename: str):
     return handler
 
 
+def wants_page(request: web.Request) -> bool:
+    """A browser asking for a page (not the API, not an asset): errors answer in HTML."""
+    return (not request.path.startswith(("/api/", "/static/"))
+            and "text/html" in request.headers.get("Accept", ""))
+
+
+def not_found_page() -> web.StreamResponse:
+    return web.FileResponse(STATIC / "404.html", status=404,
+                            headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"})
+
+
 routes.get("/")(_page("index.html"))
 routes.get("/login")(_page("login.html"))
 routes.get("/admin")(_page("admin.html"))
