@@ -8,7 +8,9 @@ async def test_create_and_read_event(api, admin_token):
                                    queue={"mode": "on", "capacity": 50, "sessionSeconds": 300})
     assert event["name"] == "Test Night" and event["startsAt"] == "2027-01-01T20:00:00Z"
     assert event["hasSeats"] is True
-    assert event["queue"] == {"mode": "on", "capacity": 50, "sessionSeconds": 300, "active": True}
+    assert event["queue"] == {"mode": "on", "capacity": 50, "sessionSeconds": 300, "active": True,
+                              "admitPerMinute": None, "prequeueSeconds": 900, "challengeBits": 0}
+    assert event["saleStartsAt"] is None and event["maxPerCustomer"] is None
     general, seated = event["ticketTypes"]
     assert general["total"] == general["available"] == 120 and general["maxPerOrder"] == 4
     assert general["price"] == 30

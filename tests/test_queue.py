@@ -214,7 +214,7 @@ async def test_settings_change_live(api, admin_token):
     assert patched["event"]["queue"]["capacity"] == 3
     await until(lambda: _statuses_are(api, eid, tokens[:3], "admitted"))
     _, stats = await api.call("GET", f"/api/admin/events/{eid}/stats", admin_token, expect=200)
-    assert stats == {"connections": 0, "activeUsers": 3, "queueLength": 1, "admittedLastMinute": 3,
+    assert stats == {"connections": 0, "activeUsers": 3, "queueLength": 1, "admittedLastMinute": 3, "prequeueLength": 0,
                      "queueActive": True, "mode": "on", "capacity": 3, "instances": 1}
     # Forcing the queue off lets the rest in.
     await api.call("PATCH", f"/api/events/{eid}", admin_token, expect=200, json={"queue": {"mode": "off"}})

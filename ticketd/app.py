@@ -67,7 +67,7 @@ async def live_ctx(app: web.Application):
     """The hub and its Redis bridge, the pushes, and /ws."""
     config = app[appkeys.config]
     client, pool, room = app[appkeys.redis], app[appkeys.db], app[appkeys.waiting_room]
-    hub = Hub(room_kinds(pool, room), config.redis_url, client, config.ws_max_buffer)
+    hub = Hub(room_kinds(pool, room, config.admission_interval), config.redis_url, client, config.ws_max_buffer)
     pushes = Pushes(hub, client, pool, room, app[appkeys.feed], config.push_interval_ms)
     app[appkeys.hub] = hub
     await hub.start(config.ws_heartbeat)

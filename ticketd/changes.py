@@ -49,7 +49,13 @@ class AdmissionDecided:
     decision: object
 
 
-Change = Union[StockChanged, EventChanged, PurchaseConfirmed, Announcement, AdmissionDecided]
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueDrawn:
+    """The pre-queue has been drawn: every one of its shoppers has a place now."""
+    event_id: int
+
+
+Change = Union[StockChanged, EventChanged, PurchaseConfirmed, Announcement, AdmissionDecided, QueueDrawn]
 Listener = Callable[[Change], Awaitable[None]]
 
 

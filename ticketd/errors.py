@@ -60,6 +60,14 @@ class QueueRequired(ApiError):
     status, code, message = 403, "queue_required", "The waiting room is active: wait for your turn"
 
 
+class SaleNotStarted(ApiError):
+    status, code, message = 403, "sale_not_started", "The sale has not started yet"
+
+
+class ChallengeRequired(ApiError):
+    status, code, message = 403, "challenge_required", "Solve the entry challenge first"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "not_found", "Not found"
 

@@ -6,16 +6,13 @@ import string
 
 from . import db, errors
 
-SELECT_EVENTS = """
-SELECT id, name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds,
+EVENT_COLUMNS = """
+SELECT id, name, venue, starts_at, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
+       queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits,
        EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
-FROM events e ORDER BY starts_at, id
-"""
-SELECT_EVENT = """
-SELECT id, name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds,
-       EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
-FROM events e WHERE id = %s
-"""
+FROM events e"""
+SELECT_EVENTS = EVENT_COLUMNS + " ORDER BY starts_at, id"
+SELECT_EVENT = EVENT_COLUMNS + " WHERE id = %s"
 SELECT_TICKET_TYPES = """
 SELECT id, event_id, name, price, total, available, max_per_order, seated
 FROM ticket_types WHERE event_id = ANY(%s) ORDER BY id
@@ -28,8 +25,10 @@ FROM seats WHERE event_id = %s ORDER BY id
 """
 SELECT_SEAT_STATUSES = "SELECT id, status FROM seats WHERE event_id = %s AND id = ANY(%s)"
 INSERT_EVENT = """
-INSERT INTO events (name, venue, starts_at, queue_mode, queue_capacity, queue_session_seconds)
-VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
+INSERT INTO events (name, venue, starts_at, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
+                    queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits)
+VALUES (%(name)s, %(venue)s, %(starts_at)s, %(sale_starts_at)s, %(max_per_customer)s, %(mode)s, %(capacity)s,
+        %(session_seconds)s, %(prequeue_seconds)s, %(admit_per_minute)s, %(challenge_bits)s) RETURNING id
 """
 INSERT_TICKET_TYPE = """
 INSERT INTO ticket_types (event_id, name, price, total, available, max_per_order, seated)
@@ -42,21 +41,29 @@ SELECT %(event_id)s, %(ticket_type_id)s, %(section)s, r.label, n, %(section)s ||
 FROM unnest(%(rows)s::text[]) WITH ORDINALITY AS r(label, ord), generate_series(1, %(per_row)s) AS n
 ORDER BY r.ord, n
 """
-UPDATE_EVENT = """
-UPDATE events SET name = COALESCE(%(name)s, name), venue = COALESCE(%(venue)s, venue),
-       starts_at = COALESCE(%(starts_at)s, starts_at),
-       queue_mode = COALESCE(%(mode)s, queue_mode),
-       queue_capacity = COALESCE(%(capacity)s, queue_capacity),
-       queue_session_seconds = COALESCE(%(session_seconds)s, queue_session_seconds),
-       updated_at = now()
-WHERE id = %(id)s RETURNING id
-"""
-SELECT_QUEUE_SETTINGS = """
-SELECT queue_mode AS mode, queue_capacity AS capacity, queue_session_seconds AS session_seconds
-FROM events WHERE id = %s
-"""
+# PATCH: only the fields given change; each is "column = %(column)s" from this fixed list.
+UPDATE_EVENT = "UPDATE events SET {assignments}, updated_at = now() WHERE id = %(id)s RETURNING id"
+UPDATABLE = {
+    "name": "name", "venue": "venue", "starts_at": "starts_at", "sale_starts_at": "sale_starts_at",
+    "max_per_customer": "max_per_customer",
+}
+UPDATABLE_QUEUE = {
+    "mode": "queue_mode", "capacity": "queue_capacity", "session_seconds": "queue_session_seconds",
+    "prequeue_seconds": "queue_prequeue_seconds", "admit_per_minute": "queue_admit_per_minute",
+    "challenge_bits": "queue_challenge_bits",
+}
+QUEUE_SETTINGS_COLUMNS = """
+SELECT id, queue_mode AS mode, queue_capacity AS capacity, queue_session_seconds AS session_seconds,
+       sale_starts_at, queue_prequeue_seconds AS prequeue_seconds,
+       queue_admit_per_minute AS admit_per_minute, queue_challenge_bits AS challenge_bits
+FROM events"""
+SELECT_QUEUE_SETTINGS = QUEUE_SETTINGS_COLUMNS + " WHERE id = %s"
+# Events whose waiting room needs its settings in Redis (and any asked for by id).
+SELECT_QUEUED_EVENTS = (QUEUE_SETTINGS_COLUMNS
+                        + " WHERE queue_mode <> 'off' OR sale_starts_at IS NOT NULL OR id = ANY(%s)")
 
-DEFAULT_QUEUE = {"mode": "off", "capacity": 100, "session_seconds": 600}
+DEFAULT_QUEUE = {"mode": "off", "capacity": 100, "session_seconds": 600, "prequeue_seconds": 900,
+                 "admit_per_minute": None, "challenge_bits": 0}
 
 
 def row_labels(count: int) -> list[str]:
@@ -79,6 +86,8 @@ def _event_view(row: dict, ticket_types: list[dict], queue_active: bool) -> dict
         "name": row["name"],
         "venue": row["venue"],
         "startsAt": row["starts_at"],
+        "saleStartsAt": row["sale_starts_at"],
+        "maxPerCustomer": row["max_per_customer"],
         "ticketTypes": [ticket_type_view(t) for t in ticket_types],
         "hasSeats": row["has_seats"],
         "queue": {
@@ -86,6 +95,9 @@ def _event_view(row: dict, ticket_types: list[dict], queue_active: bool) -> dict
             "capacity": row["queue_capacity"],
             "sessionSeconds": row["queue_session_seconds"],
             "active": queue_active,
+            "admitPerMinute": row["queue_admit_per_minute"],
+            "prequeueSeconds": row["queue_prequeue_seconds"],
+            "challengeBits": row["queue_challenge_bits"],
         },
     }
 
@@ -163,7 +175,13 @@ async def seat_statuses(pool, event_id: int, seat_ids: list[int]) -> dict[str, s
 
 
 async def queue_settings(pool, event_id: int) -> dict | None:
+    """What the waiting room needs of an event (None: no such event)."""
     return await db.fetch_one(pool, SELECT_QUEUE_SETTINGS, (event_id,))
+
+
+async def queued_events(pool, also: list[int]) -> list[dict]:
+    """The waiting-room settings of every event that has a queue or a schedule, and of ``also``."""
+    return await db.fetch_all(pool, SELECT_QUEUED_EVENTS, (also,))
 
 
 async def create_event(pool, data: dict) -> int:
@@ -188,8 +206,10 @@ async def create_event(pool, data: dict) -> int:
         raise errors.ValidationFailed(details={"seating": ["Section names must be unique"]})
 
     async with db.transaction(pool) as cur:
-        await cur.execute(INSERT_EVENT, (data["name"], data["venue"], data["starts_at"],
-                                         queue["mode"], queue["capacity"], queue["session_seconds"]))
+        await cur.execute(INSERT_EVENT, {
+            "name": data["name"], "venue": data["venue"], "starts_at": data["starts_at"],
+            "sale_starts_at": data.get("sale_starts_at"), "max_per_customer": data.get("max_per_customer"),
+            **{key: DEFAULT_QUEUE[key] if queue[key] is None else queue[key] for key in DEFAULT_QUEUE}})
         event_id = (await cur.fetchone())["id"]
         type_ids = {}
         for t in data["ticket_types"]:
@@ -210,11 +230,16 @@ async def create_event(pool, data: dict) -> int:
 
 
 async def update_event(pool, event_id: int, data: dict) -> None:
+    """Change the fields given; ``None`` clears an optional one (or restores its default)."""
     queue = data.get("queue") or {}
-    params = {
-        "id": event_id, "name": data.get("name"), "venue": data.get("venue"),
-        "starts_at": data.get("starts_at"), "mode": queue.get("mode"),
-        "capacity": queue.get("capacity"), "session_seconds": queue.get("session_seconds"),
-    }
-    if await db.fetch_one(pool, UPDATE_EVENT, params) is None:
+    params = {"id": event_id}
+    for source, columns in ((data, UPDATABLE), (queue, UPDATABLE_QUEUE)):
+        for key, column in columns.items():
+            if key in source:
+                value = source[key]
+                params[column] = DEFAULT_QUEUE.get(key) if value is None and source is queue else value
+    assignments = ", ".join(f"{column} = %({column})s" for column in params if column != "id")
+    if not assignments:
+        return await require_event(pool, event_id)
+    if await db.fetch_one(pool, UPDATE_EVENT.format(assignments=assignments), params) is None:
         raise errors.NotFound("No such event")

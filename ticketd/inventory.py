@@ -15,13 +15,26 @@ import hashlib
 import uuid
 
 import orjson
+import psycopg2.errors
 
-from . import db, errors, events, metrics
+from . import db, errors, metrics
 from .changes import ChangeFeed, PurchaseConfirmed, StockChanged
 
 INSERT_IDEMPOTENCY_KEY = """
 INSERT INTO idempotency_keys (user_id, key, request_hash, reservation_id) VALUES (%s, %s, %s, %s)
 ON CONFLICT DO NOTHING RETURNING reservation_id
+"""
+# The event's sale rules, by PostgreSQL's clock.
+SELECT_SALE = """
+SELECT sale_starts_at, sale_starts_at > now() AS not_started, max_per_customer FROM events WHERE id = %s
+"""
+# One account's holds for one event queue behind each other (the per-customer limit).
+LOCK_CUSTOMER = "SELECT pg_advisory_xact_lock(hashtextextended('customer:' || %s || ':' || %s, 0))"
+SELECT_CUSTOMER_TICKETS = """
+SELECT COALESCE(sum(i.quantity), 0) AS tickets
+FROM reservations r JOIN reservation_items i ON i.reservation_id = r.id
+WHERE r.event_id = %s AND r.user_id = %s
+  AND (r.status = 'confirmed' OR (r.status = 'pending' AND r.expires_at > now()))
 """
 SELECT_IDEMPOTENCY_KEY = "SELECT request_hash, reservation_id FROM idempotency_keys WHERE user_id = %s AND key = %s"
 LOCK_SEATS = """
@@ -121,6 +134,14 @@ class Inventory:
         for item in items:
             wanted[item["ticket_type_id"]] = wanted.get(item["ticket_type_id"], 0) + item["quantity"]
 
+        try:
+            return await self._hold(user_id, event_id, wanted, items, seat_ids, idempotency_key,
+                                    reservation_id)
+        except psycopg2.errors.ForeignKeyViolation:
+            # A signed token whose account is gone.
+            raise errors.Unauthorized("Unknown user") from None
+
+    async def _hold(self, user_id, event_id, wanted, items, seat_ids, idempotency_key, reservation_id):
         async with db.transaction(self._pool) as cur:
             if idempotency_key is not None:
                 fingerprint = request_fingerprint(event_id, items, seat_ids)
@@ -134,9 +155,7 @@ class Inventory:
                     await cur.execute(SELECT_OWN_RESERVATION, (str(earlier["reservation_id"]), user_id))
                     return reservation_view(await cur.fetchone()), False
 
-            await cur.execute(events.SELECT_EVENT_EXISTS, (event_id,))
-            if await cur.fetchone() is None:
-                raise errors.NotFound("No such event")
+            await _check_sale(cur, event_id, user_id, sum(wanted.values()) + len(seat_ids))
             seated_counts = await _lock_seats(cur, event_id, seat_ids)
             type_ids = sorted(set(wanted) | set(seated_counts))
             quantities = {t: wanted.get(t, 0) + seated_counts.get(t, 0) for t in type_ids}
@@ -208,6 +227,28 @@ class Inventory:
         for change in released:
             await self._feed.emit(change)
         return len(released)
+
+
+async def _check_sale(cur, event_id: int, user_id: int, tickets: int) -> None:
+    """NotFound, SaleNotStarted, or LimitExceeded past the event's per-customer limit
+    (counted under a lock per account and event, so racing holds cannot pass it)."""
+    await cur.execute(SELECT_SALE, (event_id,))
+    sale = await cur.fetchone()
+    if sale is None:
+        raise errors.NotFound("No such event")
+    if sale["not_started"]:
+        raise errors.SaleNotStarted(details={"saleStartsAt": sale["sale_starts_at"]})
+    limit = sale["max_per_customer"]
+    if limit is None:
+        return
+    await cur.execute(LOCK_CUSTOMER, (event_id, user_id))
+    await cur.execute(SELECT_CUSTOMER_TICKETS, (event_id, user_id))
+    held = (await cur.fetchone())["tickets"]
+    if held + tickets > limit:
+        left = max(0, limit - held)
+        raise errors.LimitExceeded(
+            f"At most {limit} tickets per customer for this event; you can add {left} more",
+            {"maxPerCustomer": limit, "held": held})
 
 
 async def _lock_seats(cur, event_id: int, seat_ids: list[int]) -> dict[int, int]:

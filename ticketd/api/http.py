@@ -58,7 +58,7 @@ async def error_middleware(request: web.Request, handler):
             log.exception("Unhandled error on %s %s", request.method, request.path)
             error = errors.Internal()
         elif error.status == 503:
-            log.warning("%s while serving %s %s", error.message, request.method, request.path)
+            log.warning("%s %s: %s (%r)", request.method, request.path, error.message, exc)
         return error_response(error)
 
 
@@ -66,10 +66,13 @@ def _passthrough_headers(exc: web.HTTPException) -> dict:
     return {name: value for name, value in exc.headers.items() if name in ("Allow", "Retry-After")}
 
 
-async def parse_body(request: web.Request, schema: Schema) -> dict:
-    """The request's JSON body validated by ``schema``; 400 naming each bad field."""
+async def parse_body(request: web.Request, schema: Schema, optional: bool = False) -> dict | None:
+    """The request's JSON body validated by ``schema``; 400 naming each bad field. With
+    ``optional``, no body at all is None."""
     raw = await request.read()
     if not raw:
+        if optional:
+            return None
         raise errors.ValidationFailed("A JSON body is required", {"_body": ["Missing JSON body"]})
     try:
         data = loads(raw)

@@ -37,6 +37,7 @@ def build_spec(app: web.Application) -> dict:
                    info={"description": "Ticketing server for high-demand on-sales. "
                                         "The WebSocket protocol on /ws is described in docs/api.md."})
     marshmallow.converter.map_to_openapi_type(schemas.Id, "string", None)
+    marshmallow.converter.map_to_openapi_type(schemas.SaleTime, "string", "date-time")
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in inspect.getmembers(schemas, inspect.isclass):
         # Nested schemas register themselves when their parent does: skip those.

@@ -15,6 +15,15 @@ class Strict(Schema):
         unknown = RAISE
 
 
+class SaleTime(fields.AwareDateTime):
+    """A moment the waiting room keeps in Redis too: to the millisecond, so every view of
+    it reads the same."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class Id(fields.Field):
     """An id: a string of digits to clients, an int inside."""
 
@@ -47,6 +56,13 @@ class QueueSettings(Strict):
     capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=1_000_000))
     session_seconds = fields.Integer(data_key="sessionSeconds", strict=True,
                                      validate=validate.Range(min=10, max=86_400))
+    # null restores the default (900 s; 0 bits) or, for the rate, clears it.
+    prequeue_seconds = fields.Integer(data_key="prequeueSeconds", strict=True, allow_none=True,
+                                      validate=validate.Range(min=0, max=7 * 86_400))
+    admit_per_minute = fields.Integer(data_key="admitPerMinute", strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=1_000_000))
+    challenge_bits = fields.Integer(data_key="challengeBits", strict=True, allow_none=True,
+                                    validate=validate.Range(min=0, max=24))
 
 
 class TicketTypeRequest(Strict):
@@ -73,6 +89,9 @@ class CreateEventRequest(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     venue = fields.String(required=True, validate=validate.Length(min=1, max=200))
     starts_at = fields.AwareDateTime(data_key="startsAt", required=True)
+    sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
+    max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=10_000))
     ticket_types = fields.List(fields.Nested(TicketTypeRequest), data_key="ticketTypes", required=True,
                                validate=validate.Length(min=1, max=50))
     seating = fields.Nested(SeatingRequest)
@@ -83,6 +102,9 @@ class UpdateEventRequest(Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
     venue = fields.String(validate=validate.Length(min=1, max=200))
     starts_at = fields.AwareDateTime(data_key="startsAt")
+    sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
+    max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=10_000))
     queue = fields.Nested(QueueSettings)
 
 
@@ -105,6 +127,12 @@ class CreateReservationRequest(Strict):
         seats = data.get("seat_ids") or []
         if len(set(seats)) != len(seats):
             raise ValidationError("Each seat can be chosen only once", "seatIds")
+
+
+class CheckRequest(Strict):
+    """A solved toll challenge (only when the event asks for one)."""
+    challenge = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    nonce = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
 class AnnounceRequest(Strict):
@@ -152,6 +180,9 @@ class QueueState(Schema):
     capacity = _always(fields.Integer())
     sessionSeconds = _always(fields.Integer())
     active = _always(fields.Boolean())
+    admitPerMinute = _always(fields.Integer(allow_none=True))
+    prequeueSeconds = _always(fields.Integer())
+    challengeBits = _always(fields.Integer())
 
 
 class Event(Schema):
@@ -159,6 +190,8 @@ class Event(Schema):
     name = _always(fields.String())
     venue = _always(fields.String())
     startsAt = _always(fields.DateTime())
+    saleStartsAt = _always(fields.DateTime(allow_none=True))
+    maxPerCustomer = _always(fields.Integer(allow_none=True))
     ticketTypes = _always(fields.List(fields.Nested(TicketType)))
     hasSeats = _always(fields.Boolean())
     queue = _always(fields.Nested(QueueState))
@@ -211,19 +244,31 @@ class ReservationListResponse(Schema):
 
 class QueueStatus(Schema):
     """`admitted` carries expiresAt; `queued` position, ahead, queueLength and
-    estimatedWaitSeconds; `none` nothing else."""
-    status = _always(fields.String(validate=validate.OneOf(("admitted", "queued", "none"))))
+    estimatedWaitSeconds; `prequeue` saleStartsAt and prequeueLength (no position before the
+    draw); `closed` opensAt and saleStartsAt; `none` nothing else."""
+    status = _always(fields.String(validate=validate.OneOf(("admitted", "queued", "prequeue", "closed",
+                                                              "none"))))
     expiresAt = fields.DateTime()
     position = fields.Integer()
     ahead = fields.Integer()
     queueLength = fields.Integer()
     estimatedWaitSeconds = fields.Integer()
+    saleStartsAt = fields.DateTime()
+    prequeueLength = fields.Integer()
+    opensAt = fields.DateTime()
+
+
+class Challenge(Schema):
+    challenge = _always(fields.String())
+    bits = _always(fields.Integer())
+    expiresAt = _always(fields.DateTime())
 
 
 class Stats(Schema):
     connections = _always(fields.Integer())
     activeUsers = _always(fields.Integer())
     queueLength = _always(fields.Integer())
+    prequeueLength = _always(fields.Integer())
     admittedLastMinute = _always(fields.Integer())
     queueActive = _always(fields.Boolean())
     mode = _always(fields.String(validate=validate.OneOf(QUEUE_MODES)))

@@ -10,6 +10,10 @@ Joins are exact with respect to pushes: the connection is parked in the room's
 ``pending`` map (pushes are buffered for it) while the snapshot loads, the reply carries
 the seq the room had when the snapshot started loading, and buffered pushes with a
 higher seq follow the reply.
+
+In a personalised room each member is sent their own pushes, and only when something
+changed for them; the seq there counts the pushes sent to that member since its join
+(the reply has seq 0), so a client still sees a gap only when a push to it was lost.
 """
 
 from __future__ import annotations
@@ -79,8 +83,8 @@ class RoomKind:
     """``prefix:{eventId}`` rooms. ``authorize(identity, event_id)`` raises the contract's
     error when the connection may not join; ``snapshot(identity, event_id)`` is the join
     reply's data. With ``personalize(event_id, event, data, identities)`` a push is
-    rendered per local member ((event, data) or None to skip) instead of the same bytes for
-    all. ``shared``: the snapshot does not depend on who asks, so joiners share one load."""
+    rendered per local member ((event, data), or None: nothing for this one) instead of the
+    same bytes for all. ``shared``: the snapshot does not depend on who asks, so joiners share one load."""
     __slots__ = ("prefix", "authorize", "snapshot", "personalize", "shared")
 
     def __init__(self, prefix: str, authorize: Authorize, snapshot: Snapshot,
@@ -94,7 +98,7 @@ class RoomKind:
 
 class Room:
     __slots__ = ("name", "kind", "key", "channel", "members", "pending", "seq", "ready",
-                 "snap", "tail")
+                 "snap", "tail", "member_seq")
 
     def __init__(self, name: str, kind: RoomKind, key: int):
         self.name = name
@@ -107,6 +111,8 @@ class Room:
         self.ready: asyncio.Future | None = None
         self.snap: tuple | None = None
         self.tail: asyncio.Future | None = None  # the last personalised push in flight
+        # Personalised rooms: each member's own seq.
+        self.member_seq: dict[Conn, int] | None = {} if kind.personalize is not None else None
 
 
 def write_all(room: Room, seq: int, frame: bytes, limit: int) -> list[Conn] | None:
@@ -225,23 +231,22 @@ class Hub:
             await asyncio.wait([previous])
         try:
             push = loads(body)
-            targets = [*room.members, *room.pending]
+            # Joiners are left out: their snapshot is at least as fresh as this push.
+            targets = list(room.members)
             if not targets:
                 return
             rendered = await room.kind.personalize(room.key, push["event"], push["data"],
                                                    [c.identity for c in targets])
+            head = b'{"op":"event","room":' + dumps(room.name) + b',"event":'
+            member_seq = room.member_seq
             for conn, item in zip(targets, rendered):
-                if item is None:
+                if item is None or conn not in room.members:
                     continue
                 event, data = item
-                frame = text_frame(dumps({"op": "event", "room": room.name, "event": event,
-                                          "seq": seq, "data": data}))
-                if conn in room.members:
-                    conn.write(frame)
-                    if conn.transport.get_write_buffer_size() > self.max_buffer:
-                        self.cut(conn)
-                elif conn in room.pending:
-                    room.pending[conn].append((seq, frame))
+                own = member_seq[conn] = member_seq.get(conn, 0) + 1
+                conn.write(text_frame(head + dumps(event) + b',"seq":%d,"data":' % own + dumps(data) + b"}"))
+                if conn.transport.get_write_buffer_size() > self.max_buffer:
+                    self.cut(conn)
         except Exception:
             log.exception("personalised push to %s failed", room.name)
 
@@ -286,6 +291,8 @@ class Hub:
         for room in conn.rooms:
             room.members.discard(conn)
             room.pending.pop(conn, None)
+            if room.member_seq is not None:
+                room.member_seq.pop(conn, None)
             self._release_if_empty(room)
         conn.rooms = []
 
@@ -313,11 +320,7 @@ class Hub:
         try:
             if not room.ready.done():
                 await asyncio.shield(room.ready)
-            # A personalised push already counted in room.seq may still be rendering;
-            # the snapshot must come after it, or it would arrive after the reply.
-            while room.tail is not None and not room.tail.done():
-                await asyncio.wait([room.tail])
-            base = room.seq
+            base = room.seq if room.member_seq is None else 0
             data = await self._snapshot(room, conn, base)
         except BaseException:
             if room.pending.pop(conn, None) is not None:
@@ -328,6 +331,8 @@ class Hub:
         if buffered is None:  # dropped meanwhile
             return None
         room.members.add(conn)
+        if room.member_seq is not None:
+            room.member_seq[conn] = 0
         return {**data, "seq": base}, [frame for seq, frame in buffered if seq > base]
 
     async def _snapshot(self, room: Room, conn: Conn, base: int) -> dict:
@@ -347,6 +352,8 @@ class Hub:
         conn.rooms.remove(room)
         room.members.discard(conn)
         room.pending.pop(conn, None)
+        if room.member_seq is not None:
+            room.member_seq.pop(conn, None)
         self._release_if_empty(room)
 
     async def close_all(self) -> None:

@@ -97,7 +97,7 @@ class WsEndpoint:
                 log.exception("WebSocket %s failed", op)
                 error = errors.Internal()
             elif error.status == 503:
-                log.warning("%s %s failed: %s", op, msg.get("room"), error.message)
+                log.warning("%s %s failed: %s (%r)", op, msg.get("room"), error.message, exc)
             _reply_error(conn, ref, error.code, error.message)
 
     async def _bad(self, conn: Conn, message: str) -> None:

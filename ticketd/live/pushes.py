@@ -6,7 +6,7 @@
 - ``EventChanged``: ``event-updated`` with the event to ``event:{id}``.
 - ``Announcement``: ``announcement`` to ``event:{id}``.
 - ``AdmissionDecided``: the ``tick`` message the queue room personalises, and the
-  ``stats`` to ``admin:{id}`` about once a second.
+  ``stats`` to ``admin:{id}`` about once a second; ``QueueDrawn``: a tick for everyone.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from .. import background, events
-from ..changes import AdmissionDecided, Announcement, ChangeFeed, EventChanged, StockChanged
+from ..changes import AdmissionDecided, Announcement, ChangeFeed, EventChanged, QueueDrawn, StockChanged
 from ..failures import REDIS_DOWN
 from ..waitingroom import WaitingRoom
 from .hub import Hub
@@ -53,6 +53,8 @@ class Pushes:
                                         {"message": change.message, "at": change.at})
             elif isinstance(change, AdmissionDecided):
                 await self._admission_decided(change)
+            elif isinstance(change, QueueDrawn):  # every pre-queued shopper has a place: tell all
+                await self._hub.publish(f"queue:{change.event_id}", "tick", {"admitted": [], "everyone": True})
         except REDIS_DOWN as exc:
             log.warning("%s not pushed: Redis unavailable (%s)", type(change).__name__, exc)
 

@@ -9,7 +9,7 @@ from ..waitingroom import WaitingRoom, views
 from .hub import RoomKind
 
 
-def room_kinds(pool, waiting_room: WaitingRoom) -> list[RoomKind]:
+def room_kinds(pool, waiting_room: WaitingRoom, admission_interval: float) -> list[RoomKind]:
     async def anyone(identity, event_id: int) -> None:
         pass
 
@@ -32,7 +32,7 @@ def room_kinds(pool, waiting_room: WaitingRoom) -> list[RoomKind]:
     async def stats_snapshot(identity, event_id: int) -> dict:
         return await waiting_room.stats(event_id)
 
-    queue = QueueRoom(pool, waiting_room)
+    queue = QueueRoom(pool, waiting_room, admission_interval)
     return [RoomKind("event", anyone, event_snapshot, shared=True),
             RoomKind("seats", anyone, seats_snapshot, shared=True),
             RoomKind("queue", queue.authorize, queue.snapshot, queue.personalize),
@@ -40,18 +40,29 @@ def room_kinds(pool, waiting_room: WaitingRoom) -> list[RoomKind]:
 
 
 class QueueRoom:
-    """``queue:{eventId}``: each shopper follows their own place. The admission tick
-    publishes one ``tick`` message per event; every instance turns it into each local
-    member's own ``queue-admitted`` (the first push after its admission) or ``queue-update``.
+    """``queue:{eventId}``: each shopper follows their own place. The admission tick publishes
+    one ``tick`` message per event; every instance turns it into its local members' own
+    ``queue-update`` (or ``queue-admitted``, the moment they are let in).
 
-    The tick publishes only when the waiting room changed (or, rarely, to keep open sockets
-    counted as present), and then every member gets its own status: skipping the unchanged
-    ones would leave gaps in the room's seq, which clients must treat as missed pushes."""
+    Cheap at scale: a tick refreshes the front of the queue (the people about to be let in),
+    whoever was just admitted, and a rotating slice of the rest (each of them every
+    REFRESH_SECONDS); after the draw, everyone. A member is sent only what changed for them.
+    Each member's pushes carry their own seq (see the hub), so a member not sent anything
+    sees no gap."""
 
-    def __init__(self, pool, waiting_room: WaitingRoom):
+    REFRESH_SECONDS = 5.0
+    MIN_FRONT = 100
+    MAX_FRONT = 2000
+
+    def __init__(self, pool, waiting_room: WaitingRoom, admission_interval: float):
         self._pool = pool
         self._room = waiting_room
-        self._told_admitted: dict[int, set[str]] = {}
+        self._rotation = max(1, round(self.REFRESH_SECONDS / admission_interval))
+        self._turn = 0
+        # Per event: what each local member was last told (their status view) and their rank.
+        self._shown: dict[int, dict[str, dict]] = {}
+        self._ranks: dict[int, dict[str, int]] = {}
+        self._front: dict[int, int] = {}
 
     async def authorize(self, identity, event_id: int) -> None:
         if identity is None:
@@ -60,37 +71,52 @@ class QueueRoom:
 
     async def snapshot(self, identity, event_id: int) -> dict:
         status = await self._room.status(event_id, identity.shopper)
-        if status["status"] == "admitted":
-            self._told_admitted.setdefault(event_id, set()).add(identity.shopper)
+        self._shown.setdefault(event_id, {})[identity.shopper] = status
         return status
 
     async def personalize(self, event_id: int, event: str, data: dict, identities: list) -> list:
         if event != "tick":
             return [(event, data)] * len(identities)
-        shoppers = sorted({i.shopper for i in identities if i is not None})
-        if not shoppers:
+        shoppers = {i.shopper for i in identities if i is not None}
+        shown = self._shown.setdefault(event_id, {})
+        ranks = self._ranks.setdefault(event_id, {})
+        self._turn += 1
+        if self._turn % self._rotation == 0:  # forget members who left
+            self._shown[event_id] = shown = {s: v for s, v in shown.items() if s in shoppers}
+            self._ranks[event_id] = ranks = {s: r for s, r in ranks.items() if s in shoppers}
+        everyone = bool(data.get("everyone"))
+        admitted_now = set(data.get("admitted") or ())
+        front, turn, rotation = self._front.get(event_id, self.MIN_FRONT), self._turn % self._rotation, self._rotation
+        chosen = sorted(s for s in shoppers if everyone or s in admitted_now or ranks.get(s, -1) < front
+                        or hash(s) % rotation == turn)
+        if not chosen:
             return [None] * len(identities)
         try:
-            reply = await self._room.positions(event_id, shoppers)
+            reply = await self._room.positions(event_id, chosen)
         except REDIS_DOWN:
             return [None] * len(identities)
-        admitted_now = set(data.get("admitted") or ())
-        told = self._told_admitted.get(event_id, set())
-        still_admitted: set[str] = set()
-        rendered: dict[str, tuple] = {}
-        for shopper, raw in zip(shoppers, reply.statuses):
-            if raw.startswith("a"):
-                status = views.admitted(int(raw[1:]))
-                still_admitted.add(shopper)
-                if shopper in admitted_now or shopper not in told:
-                    rendered[shopper] = ("queue-admitted", {"expiresAt": status["expiresAt"]})
-                else:
-                    rendered[shopper] = ("queue-update", status)
-            elif raw.startswith("q"):
-                rendered[shopper] = ("queue-update", views.queued(
-                    int(raw[1:]), reply.queue_length, reply.admitted_last_minute, reply.capacity,
-                    reply.session_seconds))
+        self._front[event_id] = min(self.MAX_FRONT, max(self.MIN_FRONT, 2 * reply.capacity))
+        pushes: dict[str, tuple] = {}
+        for shopper, raw in zip(chosen, reply.statuses):
+            status = self._status(raw, reply)
+            ranks[shopper] = int(raw[1:]) if raw.startswith("q") else self.MAX_FRONT
+            before = shown.get(shopper)
+            if status == before:
+                continue
+            shown[shopper] = status
+            if status["status"] == "admitted" and (before or {}).get("status") != "admitted":
+                pushes[shopper] = ("queue-admitted", {"expiresAt": status["expiresAt"]})
             else:
-                rendered[shopper] = ("queue-update", views.NONE)
-        self._told_admitted[event_id] = still_admitted
-        return [rendered.get(i.shopper) if i is not None else None for i in identities]
+                pushes[shopper] = ("queue-update", status)
+        return [pushes.get(i.shopper) if i is not None else None for i in identities]
+
+    @staticmethod
+    def _status(raw: str, reply) -> dict:
+        if raw.startswith("q"):
+            return views.queued(int(raw[1:]), reply.queue_length, reply.admitted_last_minute, reply.capacity,
+                                reply.session_seconds, reply.admit_per_minute)
+        if raw.startswith("a"):
+            return views.admitted(int(raw[1:]))
+        if raw == "p":
+            return views.prequeue(reply.starts_ms, reply.prequeue_length)
+        return views.NONE

@@ -21,7 +21,13 @@ class EventKeys(NamedTuple):
     seq: str
     admsec: str
     conns: str
+    pre: str
 
 
 def event_keys(event_id: int) -> EventKeys:
     return EventKeys(*(f"wr:{{{event_id}}}:{name}" for name in EventKeys._fields))
+
+
+def toll_key(event_id: int, challenge_id: str) -> str:
+    """A solved challenge, once used (kept until it would have expired anyway)."""
+    return f"wr:{{{event_id}}}:toll:{challenge_id}"

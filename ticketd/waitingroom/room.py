@@ -18,23 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import Callable
 
 from .. import errors, events, metrics
-from ..changes import AdmissionDecided, ChangeFeed, EventChanged, PurchaseConfirmed
+from .. import background
+from ..changes import AdmissionDecided, ChangeFeed, EventChanged, PurchaseConfirmed, QueueDrawn
 from ..failures import REDIS_DOWN
 from ..luascripts import is_error
 from . import views
-from .keys import EVENTS_KEY, HEARTBEATS_KEY, event_keys
+from .keys import EVENTS_KEY, HEARTBEATS_KEY, event_keys, toll_key
 from .presence import Presence, default_instance_id
 from .scripts import PositionsReply, Scripts, TickReply
 from .settings import SettingsSync
+from .toll import Toll
 
 log = logging.getLogger(__name__)
 
 OFF_MODE_BATCH = 1000
 DROP_BATCH = 5000
+DRAW_CHUNK = 10_000
+# A draw whose claimer has not moved a chunk for this long is taken over by another instance.
+DRAW_STALL_MS = 30_000
 
 
 class WaitingRoom:
@@ -51,25 +57,39 @@ class WaitingRoom:
                                  int(max(5 * interval, 5.0) * 1000))
         abandon_ms = int(config.queue_abandon_seconds * 1000)
         self._tick_args = (max(1, int(interval * 1000)), abandon_ms, int(config.queue_quiet_seconds * 1000),
-                           OFF_MODE_BATCH, DROP_BATCH, max(int(interval * 1000), abandon_ms // 4))
+                           OFF_MODE_BATCH, DROP_BATCH, DRAW_STALL_MS)
+        self.toll = Toll(config.secret)
+        self._draws: dict[int, asyncio.Task] = {}
         self._redis_warned = 0.0
         feed.subscribe(self._on_change)
 
     # ---- the queue -------------------------------------------------------------------
 
-    async def check(self, event_id: int, shopper: str) -> dict:
-        """Enter the queue or be let in; calling again keeps the place."""
-        return await self._status(event_id, shopper, create=True)
+    async def check(self, event_id: int, shopper: str, challenge=None, nonce=None) -> dict:
+        """Enter the queue (or the pre-queue) or be let in; calling again keeps the place.
+        Entering pays the event's toll with a solved ``challenge`` when it asks for one."""
+        solved = self.toll.verify(shopper, event_id, challenge, nonce) if challenge is not None else None
+        return await self._status(event_id, shopper, create=True, solved=solved)
 
     async def status(self, event_id: int, shopper: str) -> dict:
         """Own status; polling it counts as being present."""
         return await self._status(event_id, shopper, create=False)
 
-    async def _status(self, event_id: int, shopper: str, create: bool) -> dict:
-        reply = await self.settings.run(self._scripts.check, event_id, (shopper, "1" if create else "0"))
+    async def _status(self, event_id: int, shopper: str, create: bool, solved=None) -> dict:
+        args = (shopper, "1" if create else "0", solved.bits if solved else 0, solved.expires_ms if solved else 0)
+        reply = await self.settings.run(self._scripts.check, event_id, args,
+                                        (toll_key(event_id, solved.challenge_id if solved else "-"),))
         if reply.switched:
             await self._switched(event_id, True)
+        if reply.kind == "challenge":
+            raise errors.ChallengeRequired(details={"bits": reply.bits})
         return views.status(reply)
+
+    async def challenge(self, event_id: int, shopper: str) -> dict:
+        """A fresh toll challenge for ``shopper``: ``{challenge, bits, expiresAt}``."""
+        reply = await self.settings.run(self._scripts.challenge, event_id)
+        challenge, expires = self.toll.issue(shopper, event_id, reply.bits, reply.now_ms)
+        return {"challenge": challenge, "bits": reply.bits, "expiresAt": views.at(expires)}
 
     async def leave(self, event_id: int, shopper: str) -> None:
         await self.settings.run(self._scripts.leave, event_id, (shopper,))
@@ -82,9 +102,9 @@ class WaitingRoom:
         reply = await self.settings.run(self._scripts.stats, event_id, (self.presence.ttl_ms,),
                                         (HEARTBEATS_KEY,))
         return {"connections": reply.connections, "activeUsers": reply.active_users,
-                "queueLength": reply.queue_length, "admittedLastMinute": reply.admitted_last_minute,
-                "queueActive": reply.queue_active, "mode": reply.mode, "capacity": reply.capacity,
-                "instances": reply.instances}
+                "queueLength": reply.queue_length, "prequeueLength": reply.prequeue_length,
+                "admittedLastMinute": reply.admitted_last_minute, "queueActive": reply.queue_active,
+                "mode": reply.mode, "capacity": reply.capacity, "instances": reply.instances}
 
     # ---- what the shop asks ------------------------------------------------------------
 
@@ -105,7 +125,8 @@ class WaitingRoom:
         return active
 
     async def require_admission(self, event_id: int, shopper: str) -> None:
-        """QueueRequired unless the queue holds nobody back or ``shopper`` is admitted."""
+        """SaleNotStarted before the sale; QueueRequired unless the queue holds nobody back
+        or ``shopper`` is admitted."""
         try:
             reply = await self.settings.run(self._scripts.require, event_id, (shopper,))
         except REDIS_DOWN:
@@ -116,6 +137,8 @@ class WaitingRoom:
                 raise errors.Unavailable("The waiting room is unavailable; try again shortly",
                                          {"redis": "down"}) from None
             return
+        if not reply.sale_started:
+            raise errors.SaleNotStarted(details={"saleStartsAt": views.at(reply.starts_ms)})
         if reply.queue_active and not reply.admitted:
             raise errors.QueueRequired()
 
@@ -155,19 +178,22 @@ class WaitingRoom:
         loop = asyncio.get_running_loop()
         period = self.config.admission_interval / 2
         next_at = loop.time()
-        while True:
-            try:
-                await self.tick(connections())
-            except asyncio.CancelledError:
-                raise
-            except REDIS_DOWN:
-                if time.monotonic() - self._redis_warned > 10:
-                    self._redis_warned = time.monotonic()
-                    log.warning("Redis unavailable: the waiting room pauses until it is back")
-            except Exception:
-                log.exception("admission tick failed; retrying")
-            next_at = max(next_at + period, loop.time())
-            await asyncio.sleep(next_at - loop.time())
+        try:
+            while True:
+                try:
+                    await self.tick(connections())
+                except asyncio.CancelledError:
+                    raise
+                except REDIS_DOWN:
+                    if time.monotonic() - self._redis_warned > 10:
+                        self._redis_warned = time.monotonic()
+                        log.warning("Redis unavailable: the waiting room pauses until it is back")
+                except Exception:
+                    log.exception("admission tick failed; retrying")
+                next_at = max(next_at + period, loop.time())
+                await asyncio.sleep(next_at - loop.time())
+        finally:
+            await background.stop(*self._draws.values())
 
     async def tick(self, connections: dict[int, int] | None = None) -> list[tuple[int, TickReply]]:
         """One pass over every event: the admission decision (where no instance made this
@@ -197,9 +223,44 @@ class WaitingRoom:
                 decided.append((event_id, reply))
                 if reply.admitted:
                     metrics.ADMISSIONS.labels(event=label).inc(len(reply.admitted))
+                if reply.draw_claim and event_id not in self._draws:
+                    # In the background: other events' ticks go on while a big draw runs.
+                    self._draws[event_id] = asyncio.create_task(self._draw(event_id, reply.draw_claim),
+                                                                name=f"draw-{event_id}")
         await self.presence.beat(connections or {})
         for event_id, reply in decided:
             if reply.switched:
                 await self._switched(event_id, reply.queue_active)
             await self._feed.emit(AdmissionDecided(event_id, reply))
         return decided
+
+    async def _draw(self, event_id: int, claim: int) -> None:
+        """The draw this instance claimed: every pre-queued shopper gets a place drawn
+        uniformly at random (every order equally likely, from the OS's cryptographic source),
+        ahead of everyone who arrived after the start."""
+        keys = event_keys(event_id)
+        try:
+            started = time.perf_counter()
+            order = shuffled(await self._redis.zrange(keys.pre, 0, -1))
+            moved = 0
+            for i in range(0, len(order), DRAW_CHUNK):
+                reply = await self._scripts.draw(keys, [claim, *order[i:i + DRAW_CHUNK]])
+                if not reply.claimed:
+                    log.warning("the draw of event %s was taken over by another instance", event_id)
+                    return
+                moved += reply.moved
+            log.info("event %s: drew %d pre-queued places in %.0f ms", event_id, moved,
+                     1000 * (time.perf_counter() - started))
+            await self._feed.emit(QueueDrawn(event_id))
+        except Exception:
+            log.exception("the draw of event %s failed; another tick takes it over", event_id)
+        finally:
+            self._draws.pop(event_id, None)
+
+
+def shuffled(members: list) -> list:
+    """``members`` in a uniformly random order: sorted by a 64-bit key each from
+    ``secrets`` (ties, at odds of n² / 2⁶⁵, are broken by the original order)."""
+    keys = secrets.token_bytes(8 * len(members))
+    ranked = sorted(range(len(members)), key=lambda i: keys[8 * i:8 * i + 8])
+    return [members[i] for i in ranked]

@@ -8,7 +8,7 @@ from ..luascripts import Script
 
 
 class CheckReply(NamedTuple):
-    kind: str                    # 'admitted', 'queued' or 'none'
+    kind: str                    # admitted, queued, prequeue, closed, challenge or none
     expires_ms: int
     rank: int                    # 0-based
     queue_length: int
@@ -16,6 +16,11 @@ class CheckReply(NamedTuple):
     capacity: int
     session_seconds: int
     switched: bool               # this call turned the auto-mode queue on
+    starts_ms: int               # the sale's start, 0 when unscheduled
+    opens_ms: int                # when the pre-queue opens
+    prequeue_length: int
+    bits: int                    # the toll
+    admit_per_minute: int        # 0: no pacing
 
 
 class LeaveReply(NamedTuple):
@@ -24,8 +29,15 @@ class LeaveReply(NamedTuple):
 
 
 class RequireReply(NamedTuple):
+    sale_started: bool
     queue_active: bool
     admitted: bool
+    starts_ms: int
+
+
+class ChallengeReply(NamedTuple):
+    now_ms: int
+    bits: int
 
 
 class SettingsReply(NamedTuple):
@@ -33,17 +45,25 @@ class SettingsReply(NamedTuple):
 
 
 class TickReply(NamedTuple):
-    decided: bool                # False: another call decided this tick; only the next three are set
+    decided: bool                # False: another call decided this tick; only the next four are set
     queue_length: int
     active: int
     queue_active: bool
+    prequeue_length: int
     switched: bool
     admitted_last_minute: int
     stats_due: bool
     expires_ms: int
     dropped: int
-    publish: bool                # the waiting room changed, or its last push is getting old
+    publish: bool                # someone waits, or the waiting room changed
+    draw_claim: int              # nonzero: this call claimed the draw and must run it
     admitted: tuple[str, ...]    # shoppers admitted by this decision
+
+
+class DrawReply(NamedTuple):
+    claimed: bool
+    moved: int
+    remaining: int
 
 
 class PositionsReply(NamedTuple):
@@ -52,7 +72,10 @@ class PositionsReply(NamedTuple):
     capacity: int
     session_seconds: int
     mode: str
-    statuses: tuple[str, ...]    # per shopper asked: 'q<rank>', 'a<expiresMs>' or 'n'
+    starts_ms: int
+    prequeue_length: int
+    admit_per_minute: int
+    statuses: tuple[str, ...]    # per shopper asked: 'q<rank>', 'a<expiresMs>', 'p' or 'n'
 
 
 class HeartbeatReply(NamedTuple):
@@ -68,6 +91,7 @@ class StatsReply(NamedTuple):
     active_users: int
     instances: int
     connections: int
+    prequeue_length: int
 
 
 class Scripts:
@@ -77,10 +101,12 @@ class Scripts:
         def load(name: str, reply: type) -> Script:
             return Script(client, __package__, name, reply)
         self.check = load("check", CheckReply)
+        self.challenge = load("challenge", ChallengeReply)
         self.leave = load("leave", LeaveReply)
         self.require = load("require", RequireReply)
         self.settings = load("settings", SettingsReply)
         self.tick = load("tick", TickReply)
+        self.draw = load("draw", DrawReply)
         self.positions = load("positions", PositionsReply)
         self.heartbeat = load("heartbeat", HeartbeatReply)
         self.stats = load("stats", StatsReply)

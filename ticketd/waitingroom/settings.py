@@ -7,18 +7,13 @@ import logging
 import time
 from typing import Callable
 
-from .. import db, errors, events
+from .. import errors, events
 from ..failures import REDIS_DOWN
 from ..luascripts import Script, is_error
 from .keys import EVENTS_KEY, event_keys
 from .scripts import Scripts
 
 log = logging.getLogger(__name__)
-
-SELECT_QUEUED_EVENTS = """
-SELECT id, queue_mode AS mode, queue_capacity AS capacity, queue_session_seconds AS session_seconds
-FROM events WHERE queue_mode <> 'off' OR id = ANY(%s)
-"""
 
 REFRESH_SECONDS = 5.0
 
@@ -73,7 +68,7 @@ class SettingsSync:
     async def refresh(self) -> None:
         """Every queued event new to Redis, and every missed change, copied in one pipeline."""
         missed = list(self._missed)
-        rows = await db.fetch_all(self._pool, SELECT_QUEUED_EVENTS, (missed,))
+        rows = await events.queued_events(self._pool, missed)
         known = {int(e) for e in await self._redis.smembers(EVENTS_KEY)}
         pipe = self._redis.pipeline(transaction=False)
         fresh = False
@@ -93,4 +88,7 @@ class SettingsSync:
 
 
 def _settings_args(row: dict) -> list:
-    return [row["mode"], row["capacity"], row["session_seconds"]]
+    starts = row["sale_starts_at"]
+    return [row["mode"], row["capacity"], row["session_seconds"],
+            int(starts.timestamp() * 1000) if starts else 0, row["prequeue_seconds"],
+            row["admit_per_minute"] or 0, row["challenge_bits"]]

@@ -2,16 +2,20 @@
 -- waiting is marked seen (their socket is open).
 -- KEYS     the event's keys (see prelude.lua)
 -- ARGV     the shoppers
--- Reply    {queueLength, admittedLastMinute, capacity, session, mode, status...}, a status
---          per shopper: 'q<rank>', 'a<expiresMs>' or 'n' (neither)
+-- Reply    {queueLength, admittedLastMinute, capacity, session, mode, startsMs,
+--           prequeueLength, apm, status...}, a status per shopper: 'q<rank>',
+--           'a<expiresMs>', 'p' (pre-queued) or 'n' (neither)
 local now = now_ms()
-local mode, cap, session = settings()
-local out = {redis.call('ZCARD', KEYS[3]), admitted_last_minute(), cap, session, mode}
+local mode, cap, session, starts, _, apm = settings()
+local out = {redis.call('ZCARD', KEYS[3]), admitted_last_minute(), cap, session, mode, starts,
+             redis.call('ZCARD', KEYS[9]), apm}
 for _, shopper in ipairs(ARGV) do
   local rank = redis.call('ZRANK', KEYS[3], shopper)
   if rank then
     redis.call('ZADD', KEYS[5], now, shopper)
     out[#out + 1] = 'q' .. rank
+  elseif redis.call('ZSCORE', KEYS[9], shopper) then
+    out[#out + 1] = 'p'
   else
     local expires = redis.call('ZSCORE', KEYS[4], shopper)
     if expires and tonumber(expires) > now then out[#out + 1] = 'a' .. expires else out[#out + 1] = 'n' end
