@@ -46,6 +46,13 @@ def _number(env, name: str, default: str, kind: type):
         raise ConfigError(f"{name} must be a number (got {raw!r})") from None
 
 
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if not (len(code) == 3 and code.isascii() and code.isalpha()):
+        raise ConfigError(f"TICKETD_CURRENCY must be an ISO 4217 code such as EUR or KRW, not {value!r}")
+    return code
+
+
 def _networks(value: str) -> tuple:
     try:
         return tuple(ipaddress.ip_network(part, strict=False) for part in _csv(value))
@@ -93,6 +100,8 @@ class Config:
     instance_id: str = ""
     # Proxies whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple = ()
+    # ISO 4217 code for events created without one.
+    currency: str = "EUR"
     # None: every abuse limit off (rehearsals and benchmarks from one machine).
     rate_limits: Mapping[str, Limit] | None = dataclasses.field(default_factory=lambda: DEFAULT_LIMITS)
 
@@ -118,6 +127,7 @@ class Config:
             db_pool_size=_number(env, "TICKETD_DB_POOL_SIZE", "20", int),
             instance_id=env.get("TICKETD_INSTANCE_ID", ""),
             trusted_proxies=_networks(env.get("TICKETD_TRUSTED_PROXIES", "")),
+            currency=_currency(env.get("TICKETD_CURRENCY", "EUR")),
             rate_limits=_limits(env),
         )
         values.update(overrides)

@@ -1,4 +1,5 @@
-"""Demo data for a first start: an admin and an event with a seated section."""
+"""Demo data for a first start: an admin and two events with a seated section each, one in
+euros and one in Korea in won."""
 
 from __future__ import annotations
 
@@ -24,12 +25,28 @@ async def create_demo(pool) -> dict:
         "name": "The Demo Tour — Opening Night",
         "venue": "Example Arena",
         "starts_at": starts,
+        "currency": "EUR",
         "ticket_types": [
             {"name": "General Admission", "price": 45, "quantity": 2000, "max_per_order": 6},
             {"name": "Reserved Seating", "price": 89, "max_per_order": 6},
         ],
         "seating": {"sections": [
             {"name": "A", "rows": 5, "seats_per_row": 10, "ticket_type": "Reserved Seating"},
+        ]},
+        "queue": {"mode": "auto", "capacity": 200, "session_seconds": 600},
+    })
+    seoul = datetime.timezone(datetime.timedelta(hours=9))
+    await events.create_event(pool, {
+        "name": "아이유 콘서트 — 서울",
+        "venue": "올림픽공원 KSPO DOME",
+        "starts_at": (starts + datetime.timedelta(days=7)).astimezone(seoul).replace(hour=19, minute=0),
+        "currency": "KRW",
+        "ticket_types": [
+            {"name": "스탠딩", "price": 132000, "quantity": 3000, "max_per_order": 4},
+            {"name": "VIP석", "price": 154000, "max_per_order": 4},
+        ],
+        "seating": {"sections": [
+            {"name": "A", "rows": 8, "seats_per_row": 12, "ticket_type": "VIP석"},
         ]},
         "queue": {"mode": "auto", "capacity": 200, "session_seconds": 600},
     })

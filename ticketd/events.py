@@ -7,7 +7,7 @@ import string
 from . import db, errors
 
 EVENT_COLUMNS = """
-SELECT id, name, venue, starts_at, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
+SELECT id, name, venue, starts_at, currency, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
        queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits,
        EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
 FROM events e"""
@@ -25,9 +25,10 @@ FROM seats WHERE event_id = %s ORDER BY id
 """
 SELECT_SEAT_STATUSES = "SELECT id, status FROM seats WHERE event_id = %s AND id = ANY(%s)"
 INSERT_EVENT = """
-INSERT INTO events (name, venue, starts_at, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
+INSERT INTO events (name, venue, starts_at, currency, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
                     queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits)
-VALUES (%(name)s, %(venue)s, %(starts_at)s, %(sale_starts_at)s, %(max_per_customer)s, %(mode)s, %(capacity)s,
+VALUES (%(name)s, %(venue)s, %(starts_at)s, %(currency)s, %(sale_starts_at)s, %(max_per_customer)s, %(mode)s,
+        %(capacity)s,
         %(session_seconds)s, %(prequeue_seconds)s, %(admit_per_minute)s, %(challenge_bits)s) RETURNING id
 """
 INSERT_TICKET_TYPE = """
@@ -86,6 +87,7 @@ def _event_view(row: dict, ticket_types: list[dict], queue_active: bool) -> dict
         "name": row["name"],
         "venue": row["venue"],
         "startsAt": row["starts_at"],
+        "currency": row["currency"],
         "saleStartsAt": row["sale_starts_at"],
         "maxPerCustomer": row["max_per_customer"],
         "ticketTypes": [ticket_type_view(t) for t in ticket_types],
@@ -208,6 +210,7 @@ async def create_event(pool, data: dict) -> int:
     async with db.transaction(pool) as cur:
         await cur.execute(INSERT_EVENT, {
             "name": data["name"], "venue": data["venue"], "starts_at": data["starts_at"],
+            "currency": data.get("currency", "EUR"),
             "sale_starts_at": data.get("sale_starts_at"), "max_per_customer": data.get("max_per_customer"),
             **{key: DEFAULT_QUEUE[key] if queue[key] is None else queue[key] for key in DEFAULT_QUEUE}})
         event_id = (await cur.fetchone())["id"]

@@ -89,6 +89,7 @@ class CreateEventRequest(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     venue = fields.String(required=True, validate=validate.Length(min=1, max=200))
     starts_at = fields.AwareDateTime(data_key="startsAt", required=True)
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"))
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
     max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
                                       validate=validate.Range(min=1, max=10_000))
@@ -190,6 +191,7 @@ class Event(Schema):
     name = _always(fields.String())
     venue = _always(fields.String())
     startsAt = _always(fields.DateTime())
+    currency = _always(fields.String())
     saleStartsAt = _always(fields.DateTime(allow_none=True))
     maxPerCustomer = _always(fields.Integer(allow_none=True))
     ticketTypes = _always(fields.List(fields.Nested(TicketType)))
