@@ -1,6 +1,11 @@
 /*
  * ticketd.js — a small browser client for the ticketd API and WebSocket protocol.
- * No dependencies, no build step. Exposes `window.Ticketd = {Socket, api, ApiError}`.
+ * No dependencies, no build step. Exposes `window.Ticketd = {Socket, api, ApiError, session}`.
+ *
+ * A token the server refuses (401 on REST; an `unauthorized` reply or close on the socket)
+ * is dropped from `Ticketd.session` if it is the stored one, and the socket carries on
+ * anonymously: public rooms keep working, and the page decides where a sign-in is needed
+ * (window event "ticketd:token-refused").
  *
  *   const sock = new Ticketd.Socket({token});
  *   const snapshot = await sock.join("event:1", {
@@ -12,6 +17,46 @@
  */
 (function (global) {
   "use strict";
+
+  // ---------------------------------------------------------------- session
+
+  const TOKEN_KEY = "ticketd.token";
+  const USER_KEY = "ticketd.user";
+
+  function storage() {
+    try { return global.localStorage || null; } catch (_) { return null; }
+  }
+
+  /** The signed-in user's token and profile, kept in localStorage. */
+  const session = {
+    get token() { const s = storage(); return s ? s.getItem(TOKEN_KEY) : null; },
+    get user() {
+      const s = storage();
+      try { return s ? JSON.parse(s.getItem(USER_KEY)) : null; } catch (_) { return null; }
+    },
+    save(token, user) {
+      const s = storage();
+      if (!s) return;
+      s.setItem(TOKEN_KEY, token);
+      s.setItem(USER_KEY, JSON.stringify(user));
+    },
+    clear() {
+      const s = storage();
+      if (s) { s.removeItem(TOKEN_KEY); s.removeItem(USER_KEY); }
+    },
+    /**
+     * The server refused `token`: forget it if it is the stored one, and tell everyone
+     * (sockets using it go anonymous, pages re-render their sign-in state).
+     */
+    refuse(token) {
+      if (!token) return;
+      const stored = token === this.token;
+      if (stored) this.clear();
+      if (global.dispatchEvent && typeof CustomEvent === "function") {
+        global.dispatchEvent(new CustomEvent("ticketd:token-refused", { detail: { token, stored } }));
+      }
+    },
+  };
 
   // ---------------------------------------------------------------- REST
 
@@ -56,17 +101,26 @@
       if (err && err.name === "AbortError") throw err;
       throw new ApiError(0, "network_error", "Cannot reach the server. Check your connection and try again.");
     }
+    // A refused token is dropped, whatever the route: the caller decides whether to ask
+    // for a sign-in (a public page simply carries on without one).
+    const refused = resp.status === 401 && Boolean(token);
+    if (refused) session.refuse(token);
     if (resp.status === 204) return null;
     const type = resp.headers.get("Content-Type") || "";
     const data = type.includes("json") ? await resp.json().catch(() => null) : null;
     if (resp.ok) return data;
     const retryAfter = Number(resp.headers.get("Retry-After")) || undefined;
     const e = (data && data.error) || {};
-    let message = e.message || `The server answered ${resp.status} ${resp.statusText}`.trim();
+    const serverMessage = e.message || `The server answered ${resp.status} ${resp.statusText}`.trim();
+    let message = serverMessage;
     const extra = describeDetails(e.details);
     if (extra && e.code === "validation_error") message = `${message}: ${extra}`;
     if (retryAfter) message += ` (try again in ${retryAfter} s)`;
-    throw new ApiError(resp.status, e.code || "error", message, e.details, retryAfter);
+    const err = new ApiError(resp.status, e.code || "error", message, e.details, retryAfter);
+    err.serverMessage = serverMessage;       // the server's own words, for a fallback
+    err.detailsText = extra;                 // the details as one line
+    err.tokenRefused = refused;
+    throw err;
   }
 
   // ---------------------------------------------------------------- WebSocket
@@ -76,7 +130,8 @@
   class Socket {
     /**
      * @param {object} o
-     * @param {string} [o.token]           bearer token, sent as ?token=
+     * @param {string} [o.token]           bearer token, sent in an `auth` op first thing after
+     *                                     every (re)connect; refused, it is dropped (see above)
      * @param {string} [o.url]             defaults to ws(s)://<this host>/ws
      * @param {number} [o.heartbeatMs]     how often to ping (15 s)
      * @param {number} [o.pongTimeoutMs]   a ping unanswered this long means a dead connection (10 s)
@@ -84,6 +139,8 @@
      * @param {number} [o.maxBackoffMs]    up to this (15 s), each with full jitter
      * @param {number} [o.replyTimeoutMs]  a join/leave with no reply rejects after this (15 s)
      * @param {function} [o.onState]       called with "connecting" | "open" | "reconnecting" | "closed"
+     * @param {function} [o.onTokenRefused] called with the token when the server refused it; the
+     *                                     socket has gone on anonymously
      */
     constructor(o = {}) {
       const loc = global.location;
@@ -95,6 +152,7 @@
       this.maxBackoffMs = o.maxBackoffMs ?? 15000;
       this.replyTimeoutMs = o.replyTimeoutMs ?? 15000;
       this.onState = o.onState || noop;
+      this.onTokenRefused = o.onTokenRefused || noop;
       this.state = "closed";
       this.ws = null;
       this.rooms = new Map();     // room -> {handlers, seq, joined, buffer, waiters}
@@ -104,13 +162,21 @@
       this.stopped = true;
       this._timers = {};
       this._onOnline = () => { if (!this.stopped && this.state !== "open") this._reconnectNow(); };
+      // The same token refused elsewhere (a REST call, another socket): go anonymous too.
+      this._onRefused = (ev) => {
+        const token = ev && ev.detail && ev.detail.token;
+        if (token && token === this.token) this._tokenRefused();
+      };
     }
 
     /** Open the connection (also done by the first join). */
     connect() {
       if (!this.stopped) return this;
       this.stopped = false;
-      global.addEventListener && global.addEventListener("online", this._onOnline);
+      if (global.addEventListener) {
+        global.addEventListener("online", this._onOnline);
+        global.addEventListener("ticketd:token-refused", this._onRefused);
+      }
       this._open();
       return this;
     }
@@ -118,7 +184,10 @@
     /** Close for good: no reconnect; pending replies reject. */
     close() {
       this.stopped = true;
-      global.removeEventListener && global.removeEventListener("online", this._onOnline);
+      if (global.removeEventListener) {
+        global.removeEventListener("online", this._onOnline);
+        global.removeEventListener("ticketd:token-refused", this._onRefused);
+      }
       this._clearTimers();
       if (this.ws) { try { this.ws.close(1000, "client closed"); } catch (_) { /* ignore */ } }
       this.ws = null;
@@ -126,8 +195,16 @@
       this._setState("closed");
     }
 
-    /** Use a new token from the next (re)connection on. */
-    setToken(token) { this.token = token; }
+    /**
+     * Use another token (or none): the connection starts over with it, and every room is
+     * joined again under the new identity.
+     */
+    setToken(token) {
+      token = token || null;
+      if (token === this.token) return;
+      this.token = token;
+      if (!this.stopped && this.ws) { this.attempt = 0; this._reconnectNow(); }
+    }
 
     /**
      * Join a room. Resolves with the snapshot (the join reply's data). The room stays
@@ -144,7 +221,7 @@
       }
       const promise = new Promise((resolve, reject) => entry.waiters.push({ resolve, reject }));
       if (this.stopped) this.connect();
-      else if (this._isOpen()) this._sendJoin(room);
+      else if (this._isOpen() && !this.ws.authPending) this._sendJoin(room);   // else: sent after auth
       return promise;
     }
 
@@ -169,10 +246,12 @@
 
     _open() {
       this._setState(this.attempt === 0 ? "connecting" : "reconnecting");
-      const url = this.token ? `${this.url}${this.url.includes("?") ? "&" : "?"}token=${encodeURIComponent(this.token)}` : this.url;
+      // The token goes in an `auth` op, not in the URL: a refused one then gets a reply
+      // that says so (a refused upgrade looks like any network failure), and it stays
+      // out of access logs.
       let ws;
       try {
-        ws = new WebSocket(url);
+        ws = new WebSocket(this.url);
       } catch (err) {
         this._scheduleReconnect();
         return;
@@ -183,14 +262,60 @@
         this.attempt = 0;
         this._setState("open");
         this._startHeartbeat();
-        for (const [room, entry] of this.rooms) {
-          entry.joined = false;
-          this._sendJoin(room);
-        }
+        this._authenticate(ws).then(() => {
+          if (ws !== this.ws) return;
+          for (const [room, entry] of this.rooms) {
+            entry.joined = false;
+            this._sendJoin(room);
+          }
+        });
       };
       ws.onmessage = (ev) => { if (ws === this.ws) this._onMessage(ev.data); };
-      ws.onclose = () => { if (ws === this.ws) this._onDown(); };
+      ws.onclose = (ev) => {
+        if (ws !== this.ws) return;
+        if (this.token && isAuthClose(ev)) {     // a server that closes on a bad token
+          this._onDown();
+          this._tokenRefused();
+          return;
+        }
+        this._onDown();
+      };
       ws.onerror = () => { /* onclose follows */ };
+    }
+
+    /** Send the token, if any; resolves when joins may follow (a refused token: anonymously). */
+    _authenticate(ws) {
+      const token = this.token;
+      if (!token) return Promise.resolve();
+      ws.authPending = true;
+      return this._request({ op: "auth", token }).then(() => {
+        ws.authPending = false;
+      }, (err) => {
+        ws.authPending = false;
+        if (ws !== this.ws) return;
+        if (err.code) {                  // refused: forget it, carry on anonymously
+          this._dropToken(token);
+        } else if (this._isOpen()) {     // no reply in time: start over
+          this._kill();
+        }
+      });
+    }
+
+    /** Forget a refused token here and in storage; tell the page. */
+    _dropToken(token) {
+      if (!token || token !== this.token) return false;
+      this.token = null;
+      session.refuse(token);
+      try { this.onTokenRefused(token); } catch (err) { console.error(err); }
+      return true;
+    }
+
+    /** The current token was refused: reconnect anonymously at once, rooms and all. */
+    _tokenRefused() {
+      if (!this._dropToken(this.token)) return;
+      if (this.stopped) return;
+      this.attempt = 0;
+      this._reconnectNow();
     }
 
     _onDown() {
@@ -283,6 +408,10 @@
         for (const push of buffered) this._deliver(room, entry, push);
       }, (err) => {
         if (this.rooms.get(room) !== entry) return;
+        if (err.code === "unauthorized" && this.token) {   // the token, not the room: retry without it
+          this._tokenRefused();
+          return;
+        }
         if (err.code) {                 // the server refused: stop trying this room
           this.rooms.delete(room);
           entry.waiters.splice(0).forEach((w) => w.reject(err));
@@ -341,5 +470,12 @@
     }
   }
 
-  global.Ticketd = { Socket, api, ApiError, describeDetails };
+  /** A close that means "your token": 4001/4401 (the app range), or a policy close naming it. */
+  function isAuthClose(ev) {
+    if (!ev) return false;
+    if (ev.code === 4001 || ev.code === 4401) return true;
+    return ev.code === 1008 && /token|auth|unauthori[sz]ed/i.test(ev.reason || "");
+  }
+
+  global.Ticketd = { Socket, api, ApiError, describeDetails, session };
 })(typeof window !== "undefined" ? window : globalThis);
