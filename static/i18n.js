@@ -1,0 +1,352 @@
+/*
+ * i18n.js — the pages' one translation mechanism. No dependencies, no build step.
+ * Exposes `window.I18n`. Load it first, in <head>, without `defer`: it marks the document
+ * as pending (app.css keeps the body invisible meanwhile) so no page ever shows one
+ * language and then swaps to another.
+ *
+ * Catalogues: /static/i18n/<lang>.json, one flat object of "dotted.key": "message".
+ *   - "{name}" is replaced by args.name: numbers go through Intl.NumberFormat, functions are
+ *     called (so a re-translation formats again, in the new language), Nodes are inserted
+ *     as they are (I18n.nodes / I18n.bind only).
+ *   - a plural message is an object of Intl.PluralRules categories:
+ *     {"one": "{count} seat", "other": "{count} seats"} chosen by args.count.
+ *
+ * Elements: static HTML says data-i18n="key" (text) and data-i18n-attr="attr:key; attr:key";
+ * code calls I18n.bind(el, key, args) / I18n.bindAttr(el, attr, key, args) / I18n.bindFn(el, fn).
+ * Switching language re-translates every one of them in place: nothing is reloaded and no
+ * state is lost.
+ *
+ * Language: localStorage "ticketd.lang" if set by the switch, else the first of
+ * navigator.languages that we speak (ko, ko-KR → Korean), else English. <html lang> follows.
+ */
+(function (global) {
+  "use strict";
+
+  const SUPPORTED = ["en", "ko"];
+  const DEFAULT = "en";
+  const STORAGE_KEY = "ticketd.lang";
+  const NAMES = { en: "English", ko: "한국어" };
+  const root = document.documentElement;
+  const script = document.currentScript;
+  const BASE = script && script.src ? new URL("i18n/", script.src).href : "/static/i18n/";
+  // Per-language tweaks to what Intl does by default.
+  const DATE_EXTRA = { ko: { hourCycle: "h23" } };   // Korean ticket sites write 19:30, not 오후 7:30
+  const CURRENCY_SUFFIX = { ko: { KRW: "원" } };       // 55,000원 rather than ₩55,000 in Korean
+
+  root.classList.add("i18n-pending");
+
+  let lang = DEFAULT;
+  let messages = {};
+  const catalogues = {};
+  const listeners = [];
+
+  // ---------------------------------------------------------------- language
+
+  function supported(tag) {
+    const primary = String(tag || "").toLowerCase().split(/[-_]/)[0];
+    return SUPPORTED.includes(primary) ? primary : null;
+  }
+
+  function storedChoice() {
+    try { return supported(localStorage.getItem(STORAGE_KEY)); } catch (_) { return null; }
+  }
+
+  /** The browser's preference: the first of navigator.languages we speak. */
+  function browserChoice() {
+    const prefs = (navigator.languages && navigator.languages.length) ? navigator.languages : [navigator.language];
+    for (const tag of prefs) {
+      const found = supported(tag);
+      if (found) return found;
+    }
+    return DEFAULT;
+  }
+
+  function load(code) {
+    if (!catalogues[code]) {
+      catalogues[code] = fetch(`${BASE}${code}.json`, { cache: "no-cache", headers: { Accept: "application/json" } })
+        .then((resp) => {
+          if (!resp.ok) throw new Error(`${resp.status} for the ${code} catalogue`);
+          return resp.json();
+        })
+        .catch((err) => { delete catalogues[code]; throw err; });
+    }
+    return catalogues[code];
+  }
+
+  // ---------------------------------------------------------------- formatting
+
+  const cache = new Map();
+  function intl(Kind, options) {
+    const id = `${Kind.name}|${lang}|${JSON.stringify(options || {})}`;
+    let f = cache.get(id);
+    if (!f) { f = new Kind(lang, options); cache.set(id, f); }
+    return f;
+  }
+
+  function number(n, options) { return intl(Intl.NumberFormat, options).format(Number(n)); }
+
+  /** A price in its currency's own minor units: €55.00, ₩55,000 (55,000원 in Korean). */
+  function money(amount, currency) {
+    const code = /^[A-Z]{3}$/.test(currency || "") ? currency : "EUR";
+    const f = intl(Intl.NumberFormat, { style: "currency", currency: code });
+    const suffix = (CURRENCY_SUFFIX[lang] || {})[code];
+    if (!suffix) return f.format(Number(amount));
+    const digits = f.formatToParts(Number(amount)).filter((p) => p.type !== "currency" && p.type !== "literal");
+    return `${digits.map((p) => p.value).join("")}${suffix}`;
+  }
+
+  /** The browser's time zone: events have none of their own yet. */
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (_) { return "UTC"; }
+  }
+
+  const DATE_STYLES = {
+    long: { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" },
+    time: { hour: "numeric", minute: "2-digit", timeZoneName: "short" },
+    timeShort: { hour: "numeric", minute: "2-digit" },
+    day: { day: "numeric" },
+    month: { month: "short" },
+  };
+
+  /**
+   * A date in the given zone (default: the browser's), with the zone shown for the styles
+   * that carry a time: date(iso, "long", "Asia/Seoul").
+   */
+  function date(value, style = "long", timeZone) {
+    const d = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(d.getTime())) return "";
+    const options = { ...DATE_STYLES[style] || DATE_STYLES.long, timeZone: timeZone || browserZone() };
+    if (options.hour) Object.assign(options, DATE_EXTRA[lang] || {});
+    return intl(Intl.DateTimeFormat, options).format(d);
+  }
+
+  /** A countdown: 9:58, or 1 h 05 min past an hour. */
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(Number(seconds) || 0));
+    const m = Math.floor(seconds / 60), s = seconds % 60;
+    if (m >= 60) return t("time.hoursMinutes", { hours: Math.floor(m / 60), minutes: String(m % 60).padStart(2, "0") });
+    return `${m}:${String(s).padStart(2, "0")}`;
+  }
+
+  /** An estimated wait in words: "less than a minute", "about 3 minutes". */
+  function wait(seconds) {
+    if (seconds === undefined || seconds === null || Number.isNaN(Number(seconds))) return "—";
+    if (seconds < 60) return t("time.lessThanAMinute");
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return t("time.aboutMinutes", { count: minutes });
+    return t("time.aboutHours", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  const missing = new Set();
+  function lookup(key) {
+    const entry = messages[key];
+    if (entry === undefined) {
+      if (!missing.has(`${lang}:${key}`)) {
+        missing.add(`${lang}:${key}`);
+        console.error(`i18n: missing key "${key}" in the ${lang} catalogue`);
+      }
+      return key;
+    }
+    return entry;
+  }
+
+  function template(key, args) {
+    const entry = lookup(key);
+    if (entry && typeof entry === "object") {
+      const count = Number(args && args.count);
+      const category = intl(Intl.PluralRules).select(Number.isNaN(count) ? 0 : count);
+      return entry[category] ?? entry.other ?? key;
+    }
+    return String(entry);
+  }
+
+  function value(arg) {
+    if (typeof arg === "function") arg = arg();
+    if (typeof arg === "number") return number(arg);
+    if (arg === undefined || arg === null) return "";
+    return arg;
+  }
+
+  /** Split a message into text and its arguments' values (Nodes stay Nodes). */
+  function parts(key, args = {}) {
+    const out = [];
+    const text = template(key, args);
+    const re = /\{(\w+)\}/g;
+    let last = 0, m;
+    while ((m = re.exec(text))) {
+      if (m.index > last) out.push(text.slice(last, m.index));
+      out.push(m[1] in args ? value(args[m[1]]) : m[0]);
+      last = re.lastIndex;
+    }
+    if (last < text.length) out.push(text.slice(last));
+    return out;
+  }
+
+  /** The message for key as a string. */
+  function t(key, args) {
+    return parts(key, args).map((p) => (p instanceof Node ? p.textContent : String(p))).join("");
+  }
+
+  /** The message for key as nodes, for messages with elements inside ({time} → <strong>). */
+  function nodes(key, args) {
+    return parts(key, args).map((p) => (p instanceof Node ? p : document.createTextNode(String(p))));
+  }
+
+  /** A message for an API or network error: the catalogue's for its code, else the server's words. */
+  function errorMessage(err) {
+    if (!err) return "";
+    if (typeof err === "string") return err;
+    const code = err.code;
+    const details = err.details || {};
+    let text = null;
+    if (code === "unauthorized" && err.tokenRefused) text = t("errors.session_expired");
+    else if (code === "limit_exceeded" && details.maxPerCustomer) text = t("errors.limit_exceeded_max", { count: Number(details.maxPerCustomer) });
+    else if (code === "sale_not_started" && details.saleStartsAt) text = t("errors.sale_not_started_at", { time: date(details.saleStartsAt) });
+    else if (code === "challenge_required") text = t("errors.challenge_required");
+    else if (code && messages[`errors.${code}`] !== undefined) text = t(`errors.${code}`);
+    if (text === null) return err.serverMessage || err.message || t("errors.unknown");
+    if (code === "validation_error" && err.detailsText) text = `${text} (${err.detailsText})`;
+    if (err.retryAfter) text = `${text} ${t("errors.retryAfter", { count: Number(err.retryAfter) })}`;
+    return text;
+  }
+
+  // ---------------------------------------------------------------- elements
+
+  const bindings = new WeakMap();   // el -> {text: fn, attrs: {name: fn}}
+  const BOUND = "data-i18n-bound";
+
+  function record(el) {
+    let b = bindings.get(el);
+    if (!b) { b = { text: null, attrs: {} }; bindings.set(el, b); el.setAttribute(BOUND, ""); }
+    return b;
+  }
+
+  function render(el, fn) {
+    const out = fn();
+    if (Array.isArray(out)) el.replaceChildren(...out);
+    else el.textContent = out;
+  }
+
+  /** Let fn() produce el's content (a string or nodes), now and after every language switch. */
+  function bindFn(el, fn) {
+    el.removeAttribute("data-i18n");   // the binding takes over from the static key
+    record(el).text = fn;
+    render(el, fn);
+    return el;
+  }
+
+  /** el shows the message key (with args); kept translated across language switches. */
+  function bind(el, key, args) {
+    return bindFn(el, () => (args && Object.values(args).some((a) => a instanceof Node) ? nodes(key, args) : t(key, args)));
+  }
+
+  function bindAttr(el, attr, key, args) {
+    const fn = typeof key === "function" ? key : () => t(key, args);
+    if (el.dataset.i18nAttr) {
+      el.dataset.i18nAttr = el.dataset.i18nAttr.split(";").filter((pair) => pair.split(":")[0].trim() !== attr).join(";");
+    }
+    record(el).attrs[attr] = fn;
+    el.setAttribute(attr, fn());
+    return el;
+  }
+
+  function unbind(el) {
+    bindings.delete(el);
+    el.removeAttribute(BOUND);
+  }
+
+  let titleFn = null;
+  /** document.title from a message, kept translated. */
+  function title(key, args) {
+    titleFn = typeof key === "function" ? key : () => t(key, args);
+    document.title = titleFn();
+  }
+
+  /** Translate every marked element under node: static data-i18n ones and bound ones. */
+  function apply(node = document) {
+    const els = node.querySelectorAll ? [...node.querySelectorAll(`[data-i18n],[data-i18n-attr],[${BOUND}]`)] : [];
+    if (node.nodeType === 1) els.unshift(node);
+    for (const el of els) {
+      if (el.dataset && el.dataset.i18n) el.textContent = t(el.dataset.i18n);
+      if (el.dataset && el.dataset.i18nAttr) {
+        for (const pair of el.dataset.i18nAttr.split(";")) {
+          const [attr, key] = pair.split(":").map((s) => s.trim());
+          if (attr && key) el.setAttribute(attr, t(key));
+        }
+      }
+      const b = bindings.get(el);
+      if (b) {
+        if (b.text) render(el, b.text);
+        for (const [attr, fn] of Object.entries(b.attrs)) el.setAttribute(attr, fn());
+      } else if (el.hasAttribute && el.hasAttribute(BOUND)) {
+        el.removeAttribute(BOUND);   // a copy of a bound element: nothing to re-run
+      }
+    }
+    if (titleFn) document.title = titleFn();
+  }
+
+  function setDocumentLanguage() {
+    root.lang = lang;
+    root.dataset.lang = lang;
+  }
+
+  /** Switch language (and remember the choice). Resolves once the page is re-translated. */
+  async function setLanguage(code, { remember = true } = {}) {
+    code = supported(code) || DEFAULT;
+    const catalogue = await load(code);
+    lang = code;
+    messages = catalogue;
+    cache.clear();
+    if (remember) { try { localStorage.setItem(STORAGE_KEY, code); } catch (_) { /* private mode */ } }
+    setDocumentLanguage();
+    apply(document);
+    for (const fn of listeners.slice()) { try { fn(lang); } catch (err) { console.error(err); } }
+    document.dispatchEvent(new CustomEvent("i18n:change", { detail: { lang } }));
+    return lang;
+  }
+
+  function onChange(fn) { listeners.push(fn); }
+
+  let revealed = false;
+  /** Show the page (app.css hides it while .i18n-pending). */
+  function reveal() {
+    if (revealed) return;
+    revealed = true;
+    root.classList.remove("i18n-pending");
+  }
+  // Whatever happens, never leave a page invisible.
+  setTimeout(reveal, 3000);
+
+  const domReady = new Promise((resolve) => {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", resolve, { once: true });
+  });
+
+  const wanted = storedChoice() || browserChoice();
+  lang = wanted;
+  setDocumentLanguage();
+  const ready = load(wanted).catch(() => { lang = DEFAULT; return load(DEFAULT); })
+    .then((catalogue) => { messages = catalogue; setDocumentLanguage(); })
+    .catch((err) => { console.error("i18n: no catalogue could be loaded", err); })
+    .then(() => domReady)
+    .then(() => { apply(document); return lang; });
+
+  // Other tabs switching language: follow them.
+  global.addEventListener("storage", (ev) => {
+    if (ev.key === STORAGE_KEY && supported(ev.newValue) && supported(ev.newValue) !== lang) {
+      setLanguage(ev.newValue, { remember: false });
+    }
+  });
+
+  global.I18n = {
+    get lang() { return lang; },
+    languages: SUPPORTED.slice(),
+    names: { ...NAMES },
+    ready, reveal, setLanguage, onChange, browserChoice,
+    t, nodes, has: (key) => messages[key] !== undefined,
+    bind, bindAttr, bindFn, unbind, title, apply,
+    number, money, date, duration, wait, browserZone, errorMessage,
+  };
+})(window);
