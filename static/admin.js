@@ -1,13 +1,13 @@
 /* The admin dashboard: live stats and chart from admin:{id}, queue settings, announcements. */
 (function () {
   "use strict";
-  const { $, h, call, getSocket, showError } = App;
+  const { $, h, call, getSocket, showError, showMessage } = App;
   const WINDOW_MS = 5 * 60 * 1000;
   const SERIES = [
-    { key: "connections", label: "Live connections", color: "#4f46e5" },
-    { key: "activeUsers", label: "Active shoppers", color: "#059669" },
-    { key: "queueLength", label: "Queue length", color: "#d97706" },
-    { key: "admittedLastMinute", label: "Admitted / min", color: "#db2777" },
+    { key: "connections", label: "admin.connections", color: "#4f46e5" },
+    { key: "activeUsers", label: "admin.active", color: "#047857" },
+    { key: "queueLength", label: "admin.queueLength", color: "#b45309" },
+    { key: "admittedLastMinute", label: "admin.admitted", color: "#be185d" },
   ];
   let events = [];
   let current = null;       // event id
@@ -42,11 +42,11 @@
       const v = (max / 4) * i, yy = Math.round(y(v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(pad.l + w, yy); ctx.stroke();
       ctx.textAlign = "right"; ctx.textBaseline = "middle";
-      ctx.fillText(String(Math.round(v)), pad.l - 6, yy);
+      ctx.fillText(I18n.number(Math.round(v)), pad.l - 6, yy);
     }
     ctx.textAlign = "center"; ctx.textBaseline = "top";
     for (let m = 5; m >= 0; m--) {             // minutes ago
-      ctx.fillText(m === 0 ? "now" : `-${m} min`, x(now - m * 60000), pad.t + hgt + 6);
+      ctx.fillText(m === 0 ? I18n.t("admin.chartNow") : I18n.t("admin.chartMinutesAgo", { count: m }), x(now - m * 60000), pad.t + hgt + 6);
     }
     for (const s of SERIES) {
       ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.lineJoin = "round";
@@ -70,12 +70,13 @@
   // ------------------------------------------------------------ stats
 
   function onStats(stats) {
-    const set = (id, v) => { $(id).textContent = v ?? "—"; };
+    const set = (id, v) => { $(id).textContent = v === undefined || v === null ? "—" : I18n.number(v); };
     set("#s-connections", stats.connections);
     set("#s-active", stats.activeUsers);
     set("#s-queue", stats.queueLength);
     set("#s-admitted", stats.admittedLastMinute);
-    set("#s-mode", `${stats.mode || "—"}${stats.queueActive ? " · active" : ""}`);
+    I18n.bindFn($("#s-mode"), () => (stats.mode ? I18n.t(`admin.modeValue.${stats.mode}`) : "—")
+      + (stats.queueActive ? I18n.t("admin.activeSuffix") : ""));
     set("#s-instances", stats.instances);
     if (!savingMode && stats.mode) setModeRadio(stats.mode);
     if (stats.capacity !== undefined && document.activeElement !== $("#capacity") && !$("#capacity").dataset.dirty) {
@@ -114,7 +115,7 @@
     sock.join(`admin:${id}`, {
       snapshot: (data) => { if (current === id) onStats(data); },
       stats: (data) => { if (current === id) onStats(data); },
-    }).catch((err) => showError("#error", `Live stats are unavailable: ${err.message}`));
+    }).catch((err) => showMessage("#error", "admin.liveUnavailable", { message: () => I18n.errorMessage(err) }));
   }
 
   async function patchQueue(queue) {
@@ -123,30 +124,36 @@
     return event;
   }
 
-  function flash(el, text) {
-    el.textContent = text;
-    el.hidden = false;
+  function flash(el, key, args) {
+    showMessage(el, key, args);
     clearTimeout(el._t);
     el._t = setTimeout(() => { el.hidden = true; }, 4000);
   }
 
   async function main() {
-    if (!App.requireLogin()) return;
+    if (!App.requireLogin("admin")) return;
     let me;
     try {
       ({ user: me } = await call("/api/me"));
-    } catch (err) { showError("#error", err); return; }
+    } catch (err) {
+      if (err.status === 401) { location.replace(App.loginUrl(undefined, "expired")); return; }
+      showError("#error", err);
+      return;
+    }
     if (me.role !== "admin") {
-      showError("#error", "This page is for administrators only. Sign in with an admin account to use it.");
+      showMessage("#error", "admin.onlyAdmins");
       return;
     }
     try {
       ({ events } = await call("/api/events"));
     } catch (err) { showError("#error", err); return; }
     $("#admin-body").hidden = false;
-    $("#chart-legend").replaceChildren(...SERIES.map((s) =>
-      h("span", { class: "legend-item" }, h("span", { class: "legend-swatch", style: `background:${s.color}` }), s.label)));
-    if (!events.length) { showError("#error", "No events yet."); return; }
+    $("#chart-legend").replaceChildren(...SERIES.map((s) => {
+      const swatch = h("span", { class: "legend-swatch" });
+      swatch.style.background = s.color;     // CSSOM, not a style attribute: the CSP allows no inline styles
+      return h("span", { class: "legend-item" }, swatch, h("span", { i18n: [s.label] }));
+    }));
+    if (!events.length) { showMessage("#error", "admin.noEvents"); return; }
     const sel = $("#event-select");
     sel.replaceChildren(...events.map((e) => h("option", { value: e.id }, e.name)));
     const wanted = new URLSearchParams(location.search).get("event");
@@ -160,7 +167,7 @@
       showError("#settings-error", null);
       try {
         await patchQueue({ mode });
-        flash($("#settings-msg"), `Waiting room mode is now “${mode}”.`);
+        flash($("#settings-msg"), "admin.modeNow", { mode: () => I18n.t(`admin.modeValue.${mode}`) });
       } catch (err) {
         showError("#settings-error", err);
         const event = events.find((e) => String(e.id) === String(current));
@@ -173,24 +180,24 @@
       showError("#settings-error", null);
       const capacity = Number($("#capacity").value), sessionSeconds = Number($("#session").value);
       if (!Number.isInteger(capacity) || capacity < 1 || !Number.isInteger(sessionSeconds) || sessionSeconds < 1) {
-        showError("#settings-error", "Capacity and session length must be whole numbers of at least 1.");
+        showMessage("#settings-error", "admin.wholeNumbers");
         return;
       }
       try {
         await patchQueue({ capacity, sessionSeconds });
         delete $("#capacity").dataset.dirty;
-        flash($("#settings-msg"), "Settings saved.");
+        flash($("#settings-msg"), "admin.saved");
       } catch (err) { showError("#settings-error", err); }
     });
     $("#announce").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       showError("#announce-error", null);
       const message = $("#announce-text").value.trim();
-      if (!message) { showError("#announce-error", "Write a message first."); return; }
+      if (!message) { showMessage("#announce-error", "admin.writeFirst"); return; }
       try {
         await call(`/api/admin/events/${encodeURIComponent(current)}/announce`, { method: "POST", body: { message } });
         $("#announce-text").value = "";
-        flash($("#announce-msg"), "Announcement sent.");
+        flash($("#announce-msg"), "admin.sent");
       } catch (err) { showError("#announce-error", err); }
     });
     // Without a live socket, poll the stats so the dashboard keeps moving.
@@ -201,7 +208,8 @@
     }, 2000);
     setInterval(drawChart, 5000);
     window.addEventListener("resize", drawChart);
+    I18n.onChange(drawChart);
   }
 
-  document.addEventListener("DOMContentLoaded", main);
+  App.start(main);
 })();

@@ -1,18 +1,25 @@
-/* Shared page helpers: session, header, errors, announcements, formatting. */
+/* Shared page helpers: session, header (with the language switch), errors, announcements,
+ * formatting, and the throttled screen-reader announcer. Every visible string comes from
+ * the I18n catalogues (static/i18n/*.json). */
 (function (global) {
   "use strict";
-  const { api, Socket } = global.Ticketd;
-  const TOKEN_KEY = "ticketd.token";
-  const USER_KEY = "ticketd.user";
+  const { api, Socket, session } = global.Ticketd;
+  const I18n = global.I18n;
 
   const $ = (sel, root = document) => root.querySelector(sel);
 
-  /** Create an element: h("p", {class: "x", onclick}, "text", child, ...) */
+  /**
+   * Create an element: h("p", {class: "x", onclick, i18n: [key, args], i18nAttr: {"aria-label": [key, args]}},
+   * "text", child, ...). `i18n` binds the element's text to a catalogue message.
+   */
   function h(tag, attrs = {}, ...children) {
     const el = document.createElement(tag);
+    let bindText = null;
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
-      if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+      if (k === "i18n") bindText = v;
+      else if (k === "i18nAttr") for (const [attr, [key, args]] of Object.entries(v)) I18n.bindAttr(el, attr, key, args);
+      else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
       else if (k === "class") el.className = v;
       else if (k === "dataset") Object.assign(el.dataset, v);
       else el.setAttribute(k, v === true ? "" : v);
@@ -21,71 +28,92 @@
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
+    if (bindText) I18n.bind(el, bindText[0], bindText[1]);
     return el;
   }
 
-  const session = {
-    get token() { return localStorage.getItem(TOKEN_KEY); },
-    get user() { try { return JSON.parse(localStorage.getItem(USER_KEY)); } catch (_) { return null; } },
-    save(token, user) {
-      localStorage.setItem(TOKEN_KEY, token);
-      localStorage.setItem(USER_KEY, JSON.stringify(user));
-    },
-    clear() { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem(USER_KEY); },
-  };
+  /** A <span> showing a catalogue message, kept translated. */
+  const T = (key, args, attrs = {}) => h("span", { ...attrs, i18n: [key, args] });
 
-  function loginUrl(next) {
-    return `/login?next=${encodeURIComponent(next || location.pathname + location.search)}`;
+  function loginUrl(next, reason) {
+    const params = new URLSearchParams({ next: next || location.pathname + location.search });
+    if (reason) params.set("reason", reason);
+    return `/login?${params}`;
   }
 
-  /** The REST helper with the stored token; a rejected token signs the user out. */
-  async function call(path, opts = {}) {
-    try {
-      return await api(path, { token: session.token, ...opts });
-    } catch (err) {
-      if (err.status === 401 && session.token) {
-        session.clear();
-        renderHeader();
-        err.message = "Your session has expired. Please sign in again.";
-      }
-      throw err;
-    }
+  /**
+   * The REST helper with the stored token. A refused token has already been dropped by
+   * ticketd.js; the header follows (see the token-refused listener below).
+   */
+  function call(path, opts = {}) {
+    return api(path, { token: session.token, ...opts });
   }
 
   /** Send to the sign-in page unless signed in; returns the user. */
-  function requireLogin() {
-    if (!session.token) { location.replace(loginUrl()); return null; }
+  function requireLogin(reason) {
+    if (!session.token) { location.replace(loginUrl(undefined, reason)); return null; }
     return session.user;
   }
 
+  // ------------------------------------------------------------------ header
+
+  function languageSwitch() {
+    const select = h("select", { id: "lang-switch", class: "lang-switch",
+      i18nAttr: { "aria-label": ["lang.label"], title: ["lang.label"] } },
+    I18n.languages.map((code) => h("option", { value: code, lang: code }, I18n.names[code])));
+    select.value = I18n.lang;
+    select.addEventListener("change", () => {
+      select.disabled = true;
+      I18n.setLanguage(select.value).catch((err) => console.error(err)).finally(() => {
+        select.disabled = false;
+        select.value = I18n.lang;
+        select.focus();
+      });
+    });
+    I18n.onChange((lang) => { select.value = lang; });
+    return h("span", { class: "lang" }, h("span", { class: "lang-icon", "aria-hidden": "true" }, "🌐"), select);
+  }
+
+  let langSwitch = null;
   function renderHeader() {
     const header = $("#site-header");
     if (!header) return;
-    const user = session.user;
-    const links = [h("a", { href: "/", class: "nav-link" }, "Events")];
-    if (user && user.role === "admin") links.push(h("a", { href: "/admin", class: "nav-link" }, "Admin"));
+    const user = session.user && session.token ? session.user : null;
+    const links = [h("a", { href: "/", class: "nav-link", i18n: ["nav.events"] })];
+    if (user && user.role === "admin") links.push(h("a", { href: "/admin", class: "nav-link", i18n: ["nav.admin"] }));
     const account = user
       ? h("span", { class: "account" }, h("span", { class: "who", title: user.email }, user.name || user.email),
-          h("button", { type: "button", class: "btn btn-link", id: "sign-out", onclick: () => {
+          h("button", { type: "button", class: "btn btn-link", id: "sign-out", i18n: ["account.signOut"], onclick: () => {
             session.clear(); location.href = "/";
-          } }, "Sign out"))
-      : h("a", { href: loginUrl(), class: "btn btn-small" }, "Sign in");
+          } }))
+      : h("a", { href: loginUrl(), class: "btn btn-small", id: "sign-in", i18n: ["account.signIn"] });
+    const conn = $("#conn") || h("span", { id: "conn", class: "conn", role: "status", hidden: true },
+      h("span", { class: "conn-text" }));
+    langSwitch = langSwitch || languageSwitch();
     header.replaceChildren(
-      h("a", { href: "/", class: "brand", "aria-label": "ticketd home" }, h("img", { class: "logo", src: "/static/favicon.svg", alt: "", width: 28, height: 28 }), "ticketd"),
-      h("nav", { "aria-label": "Main" }, links),
-      h("span", { id: "conn", class: "conn", role: "status", "aria-live": "polite", hidden: true }),
-      account);
+      h("a", { href: "/", class: "brand", i18nAttr: { "aria-label": ["nav.home"] } },
+        h("img", { class: "logo", src: "/static/favicon.svg", alt: "", width: 28, height: 28 }),
+        h("span", { class: "brand-name" }, "ticketd")),
+      h("nav", { i18nAttr: { "aria-label": ["nav.main"] } }, links),
+      conn, langSwitch, account);
   }
-
-  const STATE_TEXT = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" };
 
   function showConnState(state) {
     const el = $("#conn");
     if (!el) return;
     el.hidden = false;
     el.dataset.state = state;
-    el.textContent = STATE_TEXT[state] || state;
+    I18n.bind(el.firstElementChild, `conn.${state}`);
+    I18n.bindAttr(el, "title", `conn.${state}`);
   }
+
+  // A token refused anywhere (REST or socket): the header shows "Sign in" again, and the
+  // page hears about it to ask for a sign-in where it needs one.
+  global.addEventListener("ticketd:token-refused", (ev) => {
+    if (!ev.detail || !ev.detail.stored) return;
+    renderHeader();
+    document.dispatchEvent(new CustomEvent("ticketd:signed-out"));
+  });
 
   let socket = null;
   /** One WebSocket per page, with its state shown in the header. */
@@ -100,13 +128,24 @@
     return socket;
   }
 
-  /** Show an error (ApiError or string) in a live region. */
+  // ------------------------------------------------------------------ messages
+
+  /** Show an error (ApiError, Error, or null to hide) in its live region, translated. */
   function showError(target, err) {
     const el = typeof target === "string" ? $(target) : target;
     if (!el) return;
-    if (!err) { el.hidden = true; el.textContent = ""; return; }
+    if (!err) { I18n.unbind(el); el.hidden = true; el.textContent = ""; return; }
     el.hidden = false;
-    el.textContent = typeof err === "string" ? err : (err.message || "Something went wrong.");
+    I18n.bindFn(el, () => I18n.errorMessage(err));
+  }
+
+  /** Show a catalogue message (key, args) in a message element; null hides it. */
+  function showMessage(target, key, args) {
+    const el = typeof target === "string" ? $(target) : target;
+    if (!el) return;
+    if (!key) { I18n.unbind(el); el.hidden = true; el.textContent = ""; return; }
+    el.hidden = false;
+    I18n.bind(el, key, args);
   }
 
   /** Announcements from the event room: a dismissible banner on top of the page. */
@@ -116,29 +155,45 @@
     const when = data.at ? new Date(data.at) : new Date();
     const item = h("div", { class: "announcement", role: "alert" },
       h("span", { class: "announcement-icon", "aria-hidden": "true" }, "!"),
-      h("div", {}, h("strong", {}, "Announcement "), h("time", { datetime: when.toISOString() }, fmtTime(when)),
+      h("div", {}, h("strong", { i18n: ["announce.title"] }), " ",
+        h("time", { datetime: when.toISOString(), i18n: ["common.value", { value: () => fmtTime(when) }] }),
         h("p", { class: "announcement-text" }, data.message)),
-      h("button", { type: "button", class: "btn btn-link", "aria-label": "Dismiss announcement",
+      h("button", { type: "button", class: "btn btn-link", i18nAttr: { "aria-label": ["announce.dismiss"] },
         onclick: () => item.remove() }, "✕"));
     box.prepend(item);
   }
 
-  const money = new Intl.NumberFormat(undefined, { style: "currency", currency: "EUR" });
-  const fmtMoney = (n) => money.format(Number(n));
-  const fmtDate = (iso) => new Date(iso).toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
-  const fmtTime = (d) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-  function fmtDuration(seconds) {
-    seconds = Math.max(0, Math.round(seconds));
-    const m = Math.floor(seconds / 60), s = seconds % 60;
-    if (m >= 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
-    return `${m}:${String(s).padStart(2, "0")}`;
+  /**
+   * A screen-reader announcer that does not flood: say(key, args) speaks at most once per
+   * `minGapMs` (later calls in the gap are dropped unless {force: true}).
+   */
+  function announcer(target, { minGapMs = 10000 } = {}) {
+    const el = typeof target === "string" ? $(target) : target;
+    let last = 0;
+    return {
+      get lastAt() { return last; },
+      /** key (+ args) of a message, or a function returning the words. */
+      say(key, args, { force = false } = {}) {
+        if (!el) return false;
+        const now = Date.now();
+        if (!force && now - last < minGapMs) return false;
+        last = now;
+        el.textContent = "";                      // a change, even to the same words
+        el.textContent = typeof key === "function" ? key() : I18n.t(key, args);
+        return true;
+      },
+    };
   }
-  function fmtWait(seconds) {
-    if (seconds === undefined || seconds === null) return "—";
-    if (seconds < 60) return "less than a minute";
-    const m = Math.round(seconds / 60);
-    return m < 60 ? `about ${m} minute${m === 1 ? "" : "s"}` : `about ${fmtDuration(seconds)}`;
-  }
+
+  // ------------------------------------------------------------------ formatting
+
+  const fmtMoney = (n, currency) => I18n.money(n, currency || "EUR");
+  /** The zone an event's times are shown in: its own when events get one, else the browser's. */
+  const eventZone = (event) => (event && event.timeZone) || I18n.browserZone();
+  const fmtDate = (iso, zone) => I18n.date(iso, "long", zone);
+  const fmtTime = (d, zone) => I18n.date(d, "time", zone);
+  const fmtDuration = (seconds) => I18n.duration(seconds);
+  const fmtWait = (seconds) => I18n.wait(seconds);
 
   /** A countdown to an ISO time; calls onTick(secondsLeft) every second and onEnd once. */
   function countdown(iso, onTick, onEnd) {
@@ -147,11 +202,15 @@
     const tick = () => {
       const left = (end - Date.now()) / 1000;
       onTick(Math.max(0, left));
-      if (left <= 0 && !done) { done = true; clearInterval(timer); onEnd && onEnd(); }
+      if (left <= 0 && !done) { done = true; stop(); onEnd && onEnd(); }
     };
     const timer = setInterval(tick, 1000);
+    // Background tabs run timers late: catch up the moment the tab is seen again.
+    const onVisible = () => { if (document.visibilityState === "visible") tick(); };
+    document.addEventListener("visibilitychange", onVisible);
+    const stop = () => { clearInterval(timer); document.removeEventListener("visibilitychange", onVisible); };
     tick();
-    return () => clearInterval(timer);
+    return stop;
   }
 
   /** The event id from /events/{id}/... */
@@ -163,8 +222,16 @@
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
     : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 
-  document.addEventListener("DOMContentLoaded", renderHeader);
+  /** Run a page's main once the DOM and the language are ready; the page shows only then. */
+  function start(main) {
+    I18n.ready.then(() => {
+      renderHeader();
+      I18n.reveal();
+      return main();
+    }).catch((err) => { console.error(err); I18n.reveal(); });
+  }
 
-  global.App = { $, h, session, call, requireLogin, loginUrl, renderHeader, getSocket, showError,
-    showAnnouncement, fmtMoney, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, eventIdFromPath, uuid };
+  global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, getSocket, showError, showMessage,
+    showAnnouncement, announcer, fmtMoney, eventZone, fmtDate, fmtTime, fmtDuration, fmtWait, countdown,
+    eventIdFromPath, uuid, start };
 })(window);

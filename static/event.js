@@ -1,10 +1,16 @@
 /* The event page: live availability per ticket type and the buy flow. */
 (function () {
   "use strict";
-  const { $, h, call, session, getSocket, showError, showAnnouncement, fmtMoney, fmtDate } = App;
+  const { $, h, T, call, session, getSocket, showError, showMessage, showAnnouncement, fmtMoney, fmtDate, eventZone } = App;
   const eventId = App.eventIdFromPath();
+  const draftKey = `ticketd.draft.${eventId}`;      // quantities picked before signing in
   let event = null;
   let panel = null;
+  let announcer = null;
+  const stockBucket = new Map();   // ticketTypeId -> "out" | "few" | "some", for announcements
+
+  const FEW = 10;
+  const bucketOf = (n) => (n <= 0 ? "out" : n <= FEW ? "few" : "some");
 
   /** {ticketTypeId: available}, the shape of the room's snapshot and of its pushes. */
   function availabilityOf(ticketTypes) {
@@ -12,6 +18,7 @@
   }
 
   function applyAvailability(map) {
+    const news = [];
     for (const [id, available] of Object.entries(map)) {
       const tt = event.ticketTypes.find((t) => String(t.id) === id);
       if (!tt) continue;
@@ -20,7 +27,8 @@
       if (!row) continue;
       const el = row.querySelector(".available");
       const changed = el.dataset.count !== String(available);
-      el.textContent = available > 0 ? `${available} left` : "Sold out";
+      if (available > 0) I18n.bind(el, "event.left", { count: available });
+      else I18n.bind(el, "event.soldOut");
       el.dataset.count = available;
       row.classList.toggle("sold-out", available <= 0);
       const qty = row.querySelector("input");
@@ -29,16 +37,32 @@
         qty.disabled = available <= 0;
       }
       if (changed) { el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash"); }
+      // Tell screen readers about what matters (sold out, nearly gone, back), not every count.
+      const before = stockBucket.get(id), now = bucketOf(available);
+      stockBucket.set(id, now);
+      if (before && before !== now) news.push({ name: tt.name, now, count: available });
+    }
+    if (news.length && announcer) {
+      announcer.say(() => news.map((n) => I18n.t(
+        n.now === "out" ? "event.announce.soldOut" : n.now === "few" ? "event.announce.few" : "event.announce.back",
+        { name: n.name, count: n.count })).join(" "), undefined, { force: news.some((n) => n.now === "out") });
     }
   }
 
   function renderHead() {
-    document.title = `${event.name} · ticketd`;
+    I18n.title("title.named", { name: event.name });
+    const zone = eventZone(event);
     const badges = [];
-    if (event.queue && event.queue.active) badges.push(h("span", { class: "badge badge-warn" }, "Waiting room active"));
+    if (event.queue && event.queue.active) badges.push(h("span", { class: "badge badge-warn", i18n: ["events.queueActive"] }));
+    if (event.saleStartsAt && new Date(event.saleStartsAt) > new Date()) {
+      badges.push(h("span", { class: "badge badge-muted", i18n: ["sale.startsAt", { time: () => fmtDate(event.saleStartsAt, zone) }] }));
+    }
+    if (event.maxPerCustomer) badges.push(h("span", { class: "badge badge-muted", i18n: ["limit.perCustomer", { count: event.maxPerCustomer }] }));
     $("#event-head").replaceChildren(
-      h("p", { class: "eyebrow" }, `${event.venue} · `, h("time", { datetime: event.startsAt }, fmtDate(event.startsAt))),
-      h("h1", {}, event.name), ...badges);
+      h("p", { class: "eyebrow" }, `${event.venue} · `,
+        h("time", { datetime: event.startsAt, i18n: ["common.value", { value: () => fmtDate(event.startsAt, zone) }] })),
+      h("h1", {}, event.name),
+      badges.length ? h("p", { class: "badges" }, badges) : null);
     $("#event-head").setAttribute("aria-busy", "false");
   }
 
@@ -47,20 +71,22 @@
     list.replaceChildren(...event.ticketTypes.map((tt) => {
       const id = String(tt.id);
       const inputId = `qty-${id}`;
-      const seated = tt.seated;
+      stockBucket.set(id, bucketOf(tt.available));
       return h("li", { class: "ticket-type", dataset: { ticketType: id } },
         h("div", { class: "tt-info" },
           h("span", { class: "tt-name", id: `name-${id}` }, tt.name),
-          h("span", { class: "tt-price" }, fmtMoney(tt.price)),
-          h("span", { class: "available", "aria-live": "polite", dataset: { count: tt.available } },
-            tt.available > 0 ? `${tt.available} left` : "Sold out")),
-        seated
-          ? h("a", { class: "btn btn-small", href: `/events/${encodeURIComponent(event.id)}/seats` }, "Pick seats")
+          h("span", { class: "tt-price", i18n: ["common.value", { value: () => fmtMoney(tt.price, event.currency) }] }),
+          h("span", { class: "available", dataset: { count: tt.available },
+            i18n: tt.available > 0 ? ["event.left", { count: tt.available }] : ["event.soldOut"] }),
+          tt.seated ? null : h("span", { class: "hint", i18n: ["event.maxPerOrder", { count: tt.maxPerOrder }] })),
+        tt.seated
+          ? h("a", { class: "btn btn-small", href: `/events/${encodeURIComponent(event.id)}/seats`, i18n: ["event.pickSeats"],
+              i18nAttr: { "aria-label": ["event.pickSeatsFor", { name: tt.name }] } })
           : h("div", { class: "qty" },
-              h("label", { for: inputId }, `Quantity`, h("span", { class: "sr-only" }, ` of ${tt.name}`)),
+              h("label", { for: inputId, i18n: ["event.quantity"] }),
               h("input", { id: inputId, type: "number", inputmode: "numeric", min: 0, value: 0,
                 max: Math.min(tt.available, tt.maxPerOrder), disabled: tt.available <= 0,
-                "aria-describedby": `name-${id}` })));
+                i18nAttr: { "aria-label": ["event.quantityOf", { name: tt.name }] } })));
     }));
     const seatsLink = $("#seats-link");
     if (event.hasSeats) {
@@ -69,29 +95,40 @@
     }
   }
 
+  function typeName(id) {
+    const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
+    return tt ? tt.name : I18n.t("event.ticketsFallback");
+  }
 
   function isSeated(id) {
     const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
     return Boolean(tt && tt.seated);
   }
 
-  function typeName(id) {
-    const tt = event.ticketTypes.find((t) => String(t.id) === String(id));
-    return tt ? tt.name : "Tickets";
+  function quantities() {
+    return [...document.querySelectorAll("#ticket-types input")].map((input) => ({
+      input, ticketTypeId: input.closest("[data-ticket-type]").dataset.ticketType, quantity: Number(input.value) }));
+  }
+
+  function renderHoldButton() {
+    I18n.bind($("#hold"), session.token ? "event.hold" : "event.signInToBuy");
   }
 
   async function onHold(ev) {
     ev.preventDefault();
-    if (!session.token) { location.href = App.loginUrl(); return; }
-    const items = [];
-    for (const input of document.querySelectorAll("#ticket-types input")) {
-      const quantity = Number(input.value);
+    const picked = quantities();
+    for (const { input, quantity } of picked) {
       if (!Number.isInteger(quantity) || quantity < 0) {
-        showError("#buy-error", "Quantities must be whole numbers."); input.focus(); return;
+        showMessage("#buy-error", "event.wholeNumbers"); input.focus(); return;
       }
-      if (quantity > 0) items.push({ ticketTypeId: input.closest("[data-ticket-type]").dataset.ticketType, quantity });
     }
-    if (!items.length) { showError("#buy-error", "Choose how many tickets you want first."); return; }
+    const items = picked.filter((i) => i.quantity > 0).map(({ ticketTypeId, quantity }) => ({ ticketTypeId, quantity }));
+    if (!session.token) {      // keep what was picked for after the sign-in
+      if (items.length) sessionStorage.setItem(draftKey, JSON.stringify(items));
+      location.href = App.loginUrl(undefined, "buy");
+      return;
+    }
+    if (!items.length) { showMessage("#buy-error", "event.chooseFirst"); return; }
     const button = $("#hold");
     button.disabled = true;
     try {
@@ -100,6 +137,19 @@
     } finally {
       button.disabled = false;
     }
+  }
+
+  /** Quantities picked before a sign-in come back. */
+  function restoreDraft() {
+    let items;
+    try { items = JSON.parse(sessionStorage.getItem(draftKey)); } catch (_) { items = null; }
+    if (!Array.isArray(items) || !session.token) return;
+    sessionStorage.removeItem(draftKey);
+    for (const { ticketTypeId, quantity } of items) {
+      const input = document.querySelector(`[data-ticket-type="${CSS.escape(String(ticketTypeId))}"] input`);
+      if (input && !input.disabled) input.value = Math.min(Number(quantity), Number(input.max) || 0);
+    }
+    $("#hold").focus();
   }
 
   async function onEventUpdated(data) {
@@ -117,10 +167,12 @@
   }
 
   async function main() {
+    announcer = App.announcer("#announcer", { minGapMs: 15000 });
     try {
       ({ event } = await call(`/api/events/${encodeURIComponent(eventId)}`));
     } catch (err) {
-      $("#event-head").replaceChildren(h("h1", {}, err.status === 404 ? "Event not found" : "Could not load the event"));
+      $("#event-head").replaceChildren(h("h1", { i18n: [err.status === 404 ? "event.notFound" : "event.loadFailed"] }));
+      $("#event-head").setAttribute("aria-busy", "false");
       showError("#error", err);
       $("#buy-form").closest("section").hidden = true;
       return;
@@ -129,10 +181,12 @@
     renderTypes();
     panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, describe: (r) =>
       (r.items || []).filter((i) => !(r.seatIds && r.seatIds.length && isSeated(i.ticketTypeId)))
-        .map((i) => `${i.quantity} × ${typeName(i.ticketTypeId)}`)
-        .concat(r.seatIds && r.seatIds.length ? [`${r.seatIds.length} seat(s)`] : []) });
+        .map((i) => T("event.itemLine", { quantity: i.quantity, name: typeName(i.ticketTypeId) }))
+        .concat(r.seatIds && r.seatIds.length ? [T("event.seatCount", { count: r.seatIds.length })] : []) });
     $("#buy-form").addEventListener("submit", onHold);
-    if (!session.token) $("#hold").textContent = "Sign in to buy";
+    renderHoldButton();
+    document.addEventListener("ticketd:signed-out", renderHoldButton);
+    restoreDraft();
 
     try {
       if ((await Shop.gate(event, null)) === false) return;
@@ -147,9 +201,9 @@
       "tickets-batch-updated": applyAvailability,
       "event-updated": onEventUpdated,
       announcement: showAnnouncement,
-    }).catch((err) => showError("#error", `Live updates are unavailable: ${err.message}`));
+    }).catch((err) => showMessage("#error", "event.liveUnavailable", { message: () => I18n.errorMessage(err) }));
     panel.restore((r) => (r.items || []).length > 0);
   }
 
-  document.addEventListener("DOMContentLoaded", main);
+  App.start(main);
 })();

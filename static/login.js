@@ -1,7 +1,11 @@
 /* Sign in / create account. */
 (function () {
   "use strict";
-  const { $, call, session, showError } = App;
+  const { $, h, api, session, showError, showMessage } = { ...App, api: Ticketd.api };
+
+  const FIELD_KEYS = { name: "register.name", email: "login.email", password: "login.password" };
+  const REASONS = { expired: "login.reason.expired", seats: "login.reason.seats", queue: "login.reason.queue",
+    admin: "login.reason.admin", buy: "login.reason.buy" };
 
   function nextUrl() {
     const next = new URLSearchParams(location.search).get("next") || "/";
@@ -26,18 +30,20 @@
     body.password = form.elements.password.value;
     const missing = fields.filter((f) => !body[f]);
     if (missing.length) {
-      showError(errEl, `Please fill in: ${missing.join(", ")}.`);
+      showMessage(errEl, "login.fillIn", { fields: () => missing.map((f) => I18n.t(FIELD_KEYS[f])).join(", ") });
       form.elements[missing[0]].focus();
       return;
     }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const { token, user } = await call(path, { method: "POST", body });
+      // No bearer token here: a failed sign-in must not cost the current one.
+      const { token, user } = await api(path, { method: "POST", body });
       session.save(token, user);
       location.replace(nextUrl());
     } catch (err) {
-      showError(errEl, err);
+      if (err.status === 401 && path.endsWith("/login")) showMessage(errEl, "login.badCredentials");
+      else showError(errEl, err);
       button.disabled = false;
     }
   }
@@ -48,8 +54,11 @@
     $("#tab-register").addEventListener("click", () => selectTab("register"));
     for (const tab of [$("#tab-login"), $("#tab-register")]) {
       tab.addEventListener("keydown", (ev) => {
-        if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
-          selectTab(tab.id === "tab-login" ? "register" : "login", true);
+        if (["ArrowRight", "ArrowLeft", "Home", "End"].includes(ev.key)) {
+          ev.preventDefault();
+          const which = ev.key === "Home" ? "login" : ev.key === "End" ? "register"
+            : tab.id === "tab-login" ? "register" : "login";
+          selectTab(which, true);
         }
       });
     }
@@ -59,13 +68,12 @@
     $("#panel-register").addEventListener("submit", (ev) => {
       ev.preventDefault(); submit(ev.target, "/api/auth/register", ["name", "email", "password"]);
     });
-    if (session.user) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = `You are signed in as ${session.user.email}.`;
-      $(".auth").prepend(p);
+    const reason = REASONS[new URLSearchParams(location.search).get("reason")];
+    if (reason) showMessage("#login-notice", reason);
+    if (session.user && session.token) {
+      $(".auth").prepend(h("p", { class: "muted", id: "signed-in-as", i18n: ["login.signedInAs", { email: session.user.email }] }));
     }
   }
 
-  document.addEventListener("DOMContentLoaded", main);
+  App.start(main);
 })();

@@ -1,49 +1,257 @@
-/* The waiting room: position, people ahead, estimated wait, progress; leaves by itself when admitted. */
+/* The waiting room: position, people ahead, estimated wait, progress; moves on by itself when
+ * admitted. In a background tab the admission push itself (not a timer: background timers
+ * are throttled) flashes the title, plays a chime if the fan turned it on, and shows a
+ * system notification if the fan allowed them. */
 (function () {
   "use strict";
-  const { $, call, getSocket, showError, showAnnouncement, fmtWait } = App;
+  const { $, call, getSocket, showError, showMessage, showAnnouncement, fmtWait, fmtDuration, fmtTime, fmtDate } = App;
   const eventId = App.eventIdFromPath();
   const params = new URLSearchParams(location.search);
   const next = params.get("next") === "seats" ? "seats" : "";
   const startKey = `ticketd.queue.${eventId}.start`;
-  let leaving = false;
+  const SOUND_KEY = "ticketd.sound";
+  const ANNOUNCE_EVERY_MS = 60000;      // a reminder of the position at most this often
+  let leaving = false;                  // admitted or leaving: no more renders or polls
+  let event = null;
+  let announcer = null;
+  let alertRegion = null;
+  let announced = { bucket: null, position: null };
 
   function purchaseUrl() {
     return `/events/${encodeURIComponent(eventId)}${next ? "/seats" : ""}`;
   }
 
-  function admitted() {
-    if (leaving) return;
+  function go() { location.replace(purchaseUrl()); }
+
+  // ------------------------------------------------------------------ alerts
+
+  let flashTimer = null;
+  /** Alternate the tab's title until the fan looks at the tab again. */
+  function flashTitle() {
+    if (flashTimer) return;
+    let on = true;
+    const base = () => I18n.t("title.queueNamed", { name: event ? event.name : "" });
+    const show = () => { document.title = on ? I18n.t("title.yourTurn") : base(); on = !on; };
+    show();                                 // at once, from the push itself
+    flashTimer = setInterval(show, 1000);   // the alternation may run late in the background: fine
+  }
+
+  function stopFlash() {
+    clearInterval(flashTimer);
+    flashTimer = null;
+    I18n.title("title.yourTurnSteady");
+  }
+
+  const soundOn = () => localStorage.getItem(SOUND_KEY) === "on";
+  let audioCtx = null;
+  function audio() {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    if (!audioCtx) audioCtx = new Ctx();
+    if (audioCtx.state === "suspended") audioCtx.resume().catch(() => {});
+    return audioCtx;
+  }
+
+  /** Two short sine tones, generated: no audio file. */
+  function chime(volume = 0.25) {
+    const ctx = audio();
+    if (!ctx) return;
+    const t0 = ctx.currentTime + 0.02;
+    for (const [freq, at] of [[880, 0], [1318.5, 0.18]]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "sine";
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, t0 + at);
+      gain.gain.exponentialRampToValueAtTime(volume, t0 + at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.4);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t0 + at);
+      osc.stop(t0 + at + 0.45);
+    }
+  }
+
+  const canNotify = () => "Notification" in window;
+
+  function renderNotifyState() {
+    const button = $("#notify");
+    if (!canNotify()) {
+      button.hidden = true;
+      showMessage("#notify-state", "queue.notify.unsupported");
+      return;
+    }
+    const permission = Notification.permission;
+    button.hidden = permission !== "default";
+    showMessage("#notify-state", permission === "granted" ? "queue.notify.on"
+      : permission === "denied" ? "queue.notify.denied" : null);
+  }
+
+  function notify(expiresAt) {
+    if (!canNotify() || Notification.permission !== "granted") return;
+    const seconds = expiresAt ? Math.max(0, (new Date(expiresAt).getTime() - Date.now()) / 1000) : null;
+    const body = seconds === null ? I18n.t("queue.notify.bodyNoTime")
+      : I18n.t("queue.notify.body", { time: fmtDuration(seconds), until: fmtTime(new Date(expiresAt)) });
+    try {
+      const n = new Notification(I18n.t("queue.notify.title", { event: event ? event.name : "ticketd" }), {
+        body, tag: `ticketd-turn-${eventId}`, requireInteraction: true, lang: I18n.lang, icon: "/static/favicon.svg" });
+      n.onclick = () => { window.focus(); n.close(); go(); };
+    } catch (err) {
+      console.warn("ticketd: the notification could not be shown", err);   // e.g. Android wants a service worker
+    }
+  }
+
+  function setUpAlerts() {
+    renderNotifyState();
+    $("#notify").addEventListener("click", async () => {
+      try { await Notification.requestPermission(); } catch (_) { /* old callback form: ignore */ }
+      renderNotifyState();
+      if (Notification.permission !== "default") $("#sound").focus();
+    });
+    const sound = $("#sound");
+    sound.checked = soundOn();
+    sound.addEventListener("change", () => {
+      localStorage.setItem(SOUND_KEY, sound.checked ? "on" : "off");
+      if (sound.checked) chime(0.12);      // a preview; also unlocks audio while we have a gesture
+    });
+    // Browsers only let a page play sound after the fan interacted with it: unlock on the
+    // first interaction so the chime can play later from a background tab.
+    const unlock = () => { if (soundOn()) audio(); };
+    document.addEventListener("pointerdown", unlock, { once: true });
+    document.addEventListener("keydown", unlock, { once: true });
+  }
+
+  // ------------------------------------------------------------------ admission
+
+  let admittedOnce = false;
+  function admitted(data) {
+    if (admittedOnce) return;
+    admittedOnce = true;
     leaving = true;
     sessionStorage.removeItem(startKey);
     setProgress(100);
-    $("#queue-title").textContent = "It's your turn!";
-    location.replace(purchaseUrl());
+    I18n.bind($("#queue-title"), "queue.yourTurn");
+    I18n.bind($("#queue-lead"), "queue.admittedLead");
+    $("#queue-stats").hidden = true;
+    const turn = $("#turn");
+    turn.hidden = false;
+    $("#go-now").href = purchaseUrl();
+    const expiresAt = data && data.expiresAt;
+    if (expiresAt) {
+      App.countdown(expiresAt, (s) => { $("#session-left").textContent = fmtDuration(s); }, expired);
+    }
+    alertRegion.textContent = I18n.t("queue.announce.admitted");
+    if (document.visibilityState === "visible") {
+      I18n.bind($("#queue-lead"), "queue.taking");
+      go();
+      return;
+    }
+    // In the background: all of it now, from this push.
+    flashTitle();
+    if (soundOn()) chime();
+    notify(expiresAt);
+    const onVisible = () => {
+      if (document.visibilityState !== "visible") return;
+      document.removeEventListener("visibilitychange", onVisible);
+      stopFlash();
+      I18n.bind($("#queue-lead"), "queue.taking");
+      go();
+    };
+    document.addEventListener("visibilitychange", onVisible);
   }
+
+  /** The session ran out before the fan came back: take a place again. */
+  function expired() {
+    if (document.visibilityState === "visible" && location.pathname.endsWith("/queue")) {
+      stopFlash();
+      showMessage("#error", "queue.expired");
+      admittedOnce = false;
+      leaving = false;
+      $("#turn").hidden = true;
+      $("#queue-stats").hidden = false;
+      I18n.bind($("#queue-title"), "queue.heading");
+      I18n.bind($("#queue-lead"), "queue.lead");
+      enter();
+    }
+  }
+
+  // ------------------------------------------------------------------ position
 
   function setProgress(pct) {
     const bar = $("#progress");
     pct = Math.max(0, Math.min(100, Math.round(pct)));
     bar.setAttribute("aria-valuenow", pct);
-    bar.setAttribute("aria-valuetext", `${pct}% of the way to the front`);
+    I18n.bindAttr(bar, "aria-valuetext", "queue.progressText", { percent: pct });
     bar.firstElementChild.style.width = `${pct}%`;
   }
 
+  const BUCKETS = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+  const bucketOf = (p) => { const i = BUCKETS.findIndex((edge) => p <= edge); return i < 0 ? BUCKETS.length : i; };
+
+  /**
+   * Screen readers hear the position when it enters a new bucket (1, 2, 3, 5, 10, 20, 50, …)
+   * and otherwise at most once a minute — never on every push.
+   */
+  function announcePosition(status) {
+    const position = Number(status.position);
+    const bucket = bucketOf(position);
+    const first = announced.bucket === null;
+    const crossed = bucket !== announced.bucket;
+    const stale = Date.now() - announcer.lastAt >= ANNOUNCE_EVERY_MS && position !== announced.position;
+    if (!(first || crossed || stale)) return;
+    const args = { position, wait: fmtWait(status.estimatedWaitSeconds), count: Number(status.ahead ?? position - 1) };
+    if (announcer.say("queue.announce.position", args, { force: first })) announced = { bucket, position };
+  }
+
+  function showQueued() {
+    if (stopSaleCountdown) { stopSaleCountdown(); stopSaleCountdown = null; }
+    $("#sale-countdown").hidden = true;
+    $("#queue-stats").hidden = false;
+    I18n.bind($("#queue-title"), "queue.heading");
+    I18n.bind($("#queue-lead"), "queue.lead");
+  }
+
   function render(status) {
-    if (!status) return;
-    if (status.status === "admitted") { admitted(); return; }
+    if (!status || leaving) return;
+    if (status.status === "admitted") { admitted(status); return; }
     if (status.status === "none") { enter(); return; }   // dropped or expired: take a place again
+    if (status.status === "prequeue") { renderPrequeue(status); return; }
+    if (status.status === "closed") { renderClosed(status); return; }
     if (status.status !== "queued") return;
+    showQueued();
     const position = Number(status.position);
     const ahead = status.ahead ?? Math.max(0, position - 1);
-    $("#position").textContent = position;
-    $("#ahead").textContent = ahead;
-    $("#wait").textContent = fmtWait(status.estimatedWaitSeconds);
-    if (status.queueLength !== undefined) $("#queue-length").textContent = status.queueLength;
+    $("#position").textContent = I18n.number(position);
+    $("#ahead").textContent = I18n.number(ahead);
+    I18n.bindFn($("#wait"), () => fmtWait(status.estimatedWaitSeconds));
+    if (status.queueLength !== undefined) $("#queue-length").textContent = I18n.number(status.queueLength);
     // Progress from where this shopper first stood (kept across reloads).
     let start = Number(sessionStorage.getItem(startKey));
     if (!start || position > start) { start = position; sessionStorage.setItem(startKey, String(start)); }
     setProgress(start > 0 ? ((start - position) / start) * 100 : 0);
+    announcePosition(status);
+  }
+
+  // On-sale day (CONTRACT "On-sale day"): before the start, places are drawn, not queued.
+  let stopSaleCountdown = null;
+  function renderPrequeue(status) {
+    $("#queue-stats").hidden = true;
+    I18n.bind($("#queue-title"), "queue.prequeue.heading");
+    I18n.bind($("#queue-lead"), "queue.prequeue.drawnAt", { time: () => fmtDate(status.saleStartsAt) });
+    if (status.prequeueLength !== undefined) {
+      I18n.bind($("#queue-length"), "queue.prequeue.length", { count: Number(status.prequeueLength) });
+    }
+    if (stopSaleCountdown) stopSaleCountdown();
+    const box = $("#sale-countdown");
+    box.hidden = false;
+    stopSaleCountdown = App.countdown(status.saleStartsAt, (s) => {
+      I18n.bind(box, "queue.prequeue.countdown", { time: fmtDuration(s) });
+    });
+  }
+
+  function renderClosed(status) {
+    $("#queue-stats").hidden = true;
+    I18n.bind($("#queue-title"), "queue.closed.heading");
+    I18n.bind($("#queue-lead"), "queue.closed.opensAt", { time: () => fmtDate(status.opensAt) });
   }
 
   let entering = null;
@@ -52,7 +260,7 @@
       entering = call(`/api/queue/check/${encodeURIComponent(eventId)}`, { method: "POST" })
         .then((status) => { showError("#error", null); render(status); })
         .catch((err) => {
-          if (err.status === 401) location.replace(App.loginUrl());
+          if (err.status === 401) location.replace(App.loginUrl(undefined, err.tokenRefused ? "expired" : "queue"));
           else showError("#error", err);
         })
         .finally(() => { entering = null; });
@@ -60,31 +268,44 @@
     return entering;
   }
 
-  const CONN_TEXT = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" };
+  /** Keep the tab from being frozen or discarded while it waits (Chrome spares pages holding a Web Lock). */
+  function holdLock() {
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request(`ticketd-queue-${eventId}`, () => new Promise(() => {})).catch(() => {});
+    }
+  }
 
   async function main() {
-    if (!App.requireLogin()) return;
+    if (!App.requireLogin("queue")) return;
+    announcer = App.announcer("#queue-announcer", { minGapMs: 10000 });
+    alertRegion = $("#queue-alert");
+    setUpAlerts();
     document.addEventListener("ticketd:conn", (ev) => {
       const el = $("#queue-conn");
       el.dataset.state = ev.detail;
-      el.textContent = CONN_TEXT[ev.detail] || ev.detail;
+      I18n.bind(el, `conn.${ev.detail}`);
     });
-    call(`/api/events/${encodeURIComponent(eventId)}`).then(({ event }) => {
+    // A refused token: this page cannot work signed out.
+    document.addEventListener("ticketd:signed-out", () => location.replace(App.loginUrl(undefined, "expired")));
+    call(`/api/events/${encodeURIComponent(eventId)}`).then(({ event: ev }) => {
+      event = ev;
       $("#event-name").textContent = event.name;
-      document.title = `Waiting room · ${event.name} · ticketd`;
+      if (!flashTimer) I18n.title("title.queueNamed", { name: event.name });
     }).catch((err) => showError("#error", err));
 
     await enter();
     if (leaving) return;
+    holdLock();
     const sock = getSocket();
     sock.join(`queue:${eventId}`, {
       snapshot: render,
       "queue-update": render,
       "queue-admitted": admitted,
-    }).catch((err) => showError("#error", `Live updates are unavailable (${err.message}); checking every few seconds instead.`));
+    }).catch((err) => showMessage("#error", "queue.liveUnavailable", { message: () => I18n.errorMessage(err) }));
     sock.join(`event:${eventId}`, { announcement: showAnnouncement }).catch(() => {});
 
     // A status poll keeps the place and catches the admission even when the socket is down.
+    // (Only a fallback: in a background tab this timer runs late, the socket push does not.)
     let lastPoll = Date.now();
     setInterval(() => {
       if (leaving) return;
@@ -109,5 +330,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", main);
+  App.start(main);
 })();

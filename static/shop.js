@@ -22,7 +22,13 @@
   async function gate(event, next) {
     if (!event.queue || !event.queue.active) return null;
     if (!session.token) { toQueue(event.id, next); return false; }
-    const result = await call(`/api/queue/check/${encodeURIComponent(event.id)}`, { method: "POST" });
+    let result;
+    try {
+      result = await call(`/api/queue/check/${encodeURIComponent(event.id)}`, { method: "POST" });
+    } catch (err) {
+      if (err.status === 401) { toQueue(event.id, next); return false; }   // the waiting room asks for a sign-in
+      throw err;
+    }
     if (result && result.status === "admitted") {
       showAdmission(event, result, next);
       return result;
@@ -37,26 +43,34 @@
     const left = h("strong", { id: "admission-left" }, "");
     box.replaceChildren(
       h("span", { class: "admission-icon", "aria-hidden": "true" }, "✓"),
-      h("p", {}, "It's your turn! Your shopping session ends in ", left, "."),
-      h("button", { type: "button", class: "btn btn-small", id: "leave-session", onclick: async () => {
+      h("p", { i18n: ["admission.yourTurn", { time: left }] }),
+      h("button", { type: "button", class: "btn btn-small", id: "leave-session", i18n: ["admission.leave"], onclick: async () => {
         try {
           await call(`/api/queue/leave/${encodeURIComponent(event.id)}`, { method: "POST" });
           location.href = "/";
         } catch (err) { showError("#error", err); }
-      } }, "Leave and free my spot"));
+      } }));
     box.hidden = false;
     if (stopAdmissionTimer) stopAdmissionTimer();
     stopAdmissionTimer = countdown(admission.expiresAt, (s) => { left.textContent = fmtDuration(s); },
       () => { gate(event, next).catch((err) => showError("#error", err)); });
   }
 
+  const STATUS_TEXT = {
+    confirmed: ["reservation.confirmed.title", "reservation.confirmed.body"],
+    cancelled: ["reservation.cancelled.title", "reservation.cancelled.body"],
+    expired: ["reservation.expired.title", "reservation.expired.body"],
+  };
+
   /**
-   * The reservation panel. `describe(reservation)` returns what is held, as text lines.
-   * `onChange(reservation)` is told about every status change.
+   * The reservation panel. `describe(reservation)` returns what is held, as one node
+   * (or string) per line. `onChange(reservation)` is told about every status change.
    */
   class ReservationPanel {
-    constructor(el, { event, next, describe, onChange }) {
+    constructor(el, { event, next, describe, onChange, onSignIn }) {
       this.el = el;
+      // The token was refused mid-purchase: sign in again (the seat map keeps its selection first).
+      this.onSignIn = onSignIn || (() => { location.href = App.loginUrl(undefined, "expired"); });
       this.event = event;
       this.next = next;
       this.describe = describe;
@@ -77,7 +91,7 @@
         return reservation;
       } catch (err) {
         if (err.code === "queue_required") { toQueue(this.event.id, this.next); return null; }
-        if (err.status === 401) { location.href = App.loginUrl(); return null; }
+        if (err.status === 401) { this.onSignIn(); return null; }
         showError(errorEl, err);
         return null;
       }
@@ -103,13 +117,13 @@
       const err = h("p", { class: "error", role: "alert", hidden: true });
       if (r.status === "pending") {
         const left = h("strong", { class: "countdown", id: "countdown" }, "");
-        const confirm = h("button", { type: "button", class: "btn btn-primary", id: "confirm" }, "Confirm purchase");
-        const cancel = h("button", { type: "button", class: "btn", id: "cancel" }, "Cancel");
+        const confirm = h("button", { type: "button", class: "btn btn-primary", id: "confirm", i18n: ["reservation.confirm"] });
+        const cancel = h("button", { type: "button", class: "btn", id: "cancel", i18n: ["reservation.cancel"] });
         confirm.addEventListener("click", () => this.act("confirm", err, [confirm, cancel]));
         cancel.addEventListener("click", () => this.act("cancel", err, [confirm, cancel]));
         this.el.replaceChildren(
-          h("h2", {}, "Held for you"), lines,
-          h("p", { class: "hold-timer" }, "Complete your purchase within ", left),
+          h("h2", { i18n: ["reservation.heldTitle"] }), lines,
+          h("p", { class: "hold-timer", i18n: ["reservation.completeWithin", { time: left }] }),
           err, h("div", { class: "actions" }, confirm, cancel));
         this.stopTimer = countdown(r.expiresAt, (s) => {
           left.textContent = fmtDuration(s);
@@ -117,13 +131,11 @@
         }, () => this.show({ ...r, status: "expired" }));
         confirm.focus();
       } else {
-        const text = {
-          confirmed: ["You're going!", "Your purchase is confirmed."],
-          cancelled: ["Reservation cancelled", "The tickets went back on sale."],
-          expired: ["Your hold expired", "The tickets were released. You can try again."],
-        }[r.status] || [r.status, ""];
-        this.el.replaceChildren(h("h2", { id: "reservation-status", dataset: { status: r.status } }, text[0]),
-          lines, h("p", { class: "muted" }, text[1]));
+        const [title, body] = STATUS_TEXT[r.status] || [null, null];
+        this.el.replaceChildren(
+          title ? h("h2", { id: "reservation-status", dataset: { status: r.status }, i18n: [title] })
+            : h("h2", { id: "reservation-status", dataset: { status: r.status } }, r.status),
+          lines, body ? h("p", { class: "muted", i18n: [body] }) : null);
       }
       this.onChange(r);
     }
