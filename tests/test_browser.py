@@ -1,10 +1,17 @@
 """The pages in a real browser (Playwright driving Debian's Chromium) against a real
 ``ticketd serve`` process: live stock across two browsers, the waiting room at capacity 1,
-live seat holds, and the admin switching the queue on.
+live seat holds, the admin switching the queue on; both languages (Korean and English),
+prices in each event's currency, admission in a background tab, refused tokens, keyboard-only
+seat selection, and axe-core on every page in both languages.
+
+Every page is served here under a strict Content-Security-Policy (no inline script or style),
+as production will serve it, and a CSP violation, a page error or a missing catalogue key
+fails the test.
 
 Chromium: ``apt-get install chromium`` (or set TICKETD_CHROMIUM). Without it these tests
 are skipped, unless CI is set: then a missing browser is a failure.
-Set TICKETD_SCREENSHOTS=1 to also (re)take the documentation screenshots in docs/.
+Set TICKETD_SCREENSHOTS=1 to also (re)take the documentation screenshots in docs/ (in
+English and in Korean; the Korean ones need a CJK font, e.g. Debian's fonts-noto-cjk).
 """
 
 from __future__ import annotations
@@ -25,8 +32,23 @@ from helpers import USER_PASSWORD
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+CATALOGUES = {lang: json.loads((ROOT / "static" / "i18n" / f"{lang}.json").read_text()) for lang in ("en", "ko")}
+KO_EVENT = dict(name="아이유 콘서트 — 서울", venue="올림픽공원 KSPO DOME", currency="KRW",
+                prices=(132000, 154000), types=("스탠딩", "VIP석"))
+# What production will send with every page (CONTRACT: no inline script); no inline style either.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# Reports what the page ran into, to the console the tests read.
+WATCH = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`csp-violation: ${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # The pages' CSP is added by a route (below); Chromium treats a fulfilled document as
+                 # not on the loopback and would then block its WebSocket to 127.0.0.1.
+                 "--disable-features=LocalNetworkAccessChecks"]
 LIVE = 1_000      # ms: "within a second"
 SLOW = 10_000     # ms: anything that waits on an admission tick, a redirect or a reconnect
 _names = itertools.count(1)
@@ -83,18 +105,22 @@ class Rest:
             assert status == expect, (method, path, status, payload)
         return payload
 
-    def register(self, name: str) -> dict:
-        email = f"{name.lower()}{next(_names)}-{os.getpid()}@example.com"
+    def register(self, name: str, handle: str | None = None) -> dict:
+        email = f"{(handle or name).lower()}{next(_names)}-{os.getpid()}@example.com"
         return self.call("POST", "/api/auth/register", body={"email": email, "password": USER_PASSWORD,
                                                              "name": name}, expect=201)
 
-    def create_event(self, admin: str, *, quantity=20, seats=None, queue=None, name="Browser Night") -> dict:
-        body = {"name": name, "venue": "Chromium Hall", "startsAt": "2027-05-01T19:30:00Z",
-                "ticketTypes": [{"name": "General Admission", "price": 35, "quantity": quantity, "maxPerOrder": 6}]}
+    def create_event(self, admin: str, *, quantity=20, seats=None, queue=None, name="Browser Night",
+                     currency=None, venue="Chromium Hall", prices=(35, 70), types=("General Admission", "Reserved"),
+                     starts_at="2027-05-01T19:30:00Z") -> dict:
+        body = {"name": name, "venue": venue, "startsAt": starts_at,
+                "ticketTypes": [{"name": types[0], "price": prices[0], "quantity": quantity, "maxPerOrder": 6}]}
+        if currency:
+            body["currency"] = currency
         if seats:
-            body["ticketTypes"].append({"name": "Reserved", "price": 70, "maxPerOrder": 6})
+            body["ticketTypes"].append({"name": types[1], "price": prices[1], "maxPerOrder": 6})
             body["seating"] = {"sections": [{"name": "A", "rows": seats[0], "seatsPerRow": seats[1],
-                                             "ticketType": "Reserved"}]}
+                                             "ticketType": types[1]}]}
         if queue:
             body["queue"] = queue
         return self.call("POST", "/api/events", admin, body, expect=201)["event"]
@@ -130,13 +156,27 @@ def open_page(browser, server, request):
     test-artifacts/ when the test fails."""
     contexts, pages = [], []
 
-    def factory(session: dict | None = None, viewport=(1200, 900)):
-        context = browser.new_context(base_url=server.url, viewport={"width": viewport[0], "height": viewport[1]})
+    def factory(session: dict | None = None, viewport=(1200, 900), locale="en-US", lang: str | None = None,
+                permissions=(), init_scripts=(), timezone_id=None):
+        """``locale`` is what the browser prefers (navigator.languages, Accept-Language);
+        ``lang`` is a choice already made with the page's switch (localStorage)."""
+        options = {"timezone_id": timezone_id} if timezone_id else {}
+        context = browser.new_context(base_url=server.url, viewport={"width": viewport[0], "height": viewport[1]},
+                                      locale=locale, **options)
         context.set_default_timeout(SLOW)
+        if permissions:
+            context.grant_permissions(list(permissions), origin=server.url)
+        context.route("**/*", _with_csp)
+        context.add_init_script(WATCH)
+        for script in init_scripts:
+            context.add_init_script(script)
+        on_site = "if (location.protocol.startsWith('http')) "      # not on about:blank
+        if lang:
+            context.add_init_script(f"{on_site}localStorage.setItem('ticketd.lang', {json.dumps(lang)});")
         if session:
             context.add_init_script(
-                f"localStorage.setItem('ticketd.token', {json.dumps(session['token'])});"
-                f"localStorage.setItem('ticketd.user', {json.dumps(json.dumps(session['user']))});")
+                f"{on_site}{{ localStorage.setItem('ticketd.token', {json.dumps(session['token'])});"
+                f"localStorage.setItem('ticketd.user', {json.dumps(json.dumps(session['user']))}); }}")
         page = context.new_page()
         page.console_log = []
         page.on("console", lambda msg: page.console_log.append(f"{msg.type}: {msg.text}"))
@@ -158,12 +198,31 @@ def open_page(browser, server, request):
             stem.with_suffix(".log").write_text("\n".join([page.url, *page.console_log]))
     for context in contexts:
         context.close()
+    if request.session.testsfailed == failed_before:
+        for page in pages:     # every test, under the CSP, in either language
+            assert_clean(page)
+
+
+def _with_csp(route):
+    """Serve the pages with the Content-Security-Policy production sends."""
+    if route.request.resource_type != "document":
+        route.continue_()
+        return
+    response = route.fetch()
+    route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
 
 
 def expect():
     from playwright.sync_api import expect as _expect
     _expect.set_options(timeout=SLOW)
     return _expect
+
+
+def assert_clean(page):
+    """No page error, CSP violation or missing catalogue key so far."""
+    bad = [line for line in page.console_log
+           if line.startswith("pageerror") or "csp-violation" in line or "i18n: missing" in line]
+    assert not bad, bad
 
 
 def test_purchase_in_one_browser_changes_stock_in_the_other_within_a_second(open_page, rest, admin, server):
@@ -324,69 +383,106 @@ def test_admin_switches_queue_on_and_shopper_is_sent_to_the_waiting_room(open_pa
     assert (queue["capacity"], queue["sessionSeconds"]) == (3, 120)
 
 
+SHOTS = {
+    # lang: what the pages show, and where each screenshot goes
+    "en": dict(prefix="", tz="Europe/Berlin", event=dict(name="Aurora Live — Opening Night", starts_at="2027-05-01T18:30:00Z"),
+               names=["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances"],
+               note="Extra tickets released for the standing area — good luck!"),
+    "ko": dict(prefix="ko-", tz="Asia/Seoul", event=dict(**KO_EVENT, starts_at="2027-05-01T10:00:00Z"),
+               names=["박지우", "김민지", "이서준", "최유나", "정하은", "강도윤", "조서연", "윤지호"],
+               note="스탠딩 구역 추가 티켓이 오픈되었습니다. 행운을 빕니다!"),
+}
+
+
 @pytest.mark.skipif(not os.environ.get("TICKETD_SCREENSHOTS"), reason="set TICKETD_SCREENSHOTS=1 to retake docs/*.png")
-def test_docs_screenshots(open_page, rest, admin):
-    """The four pages with some activity, saved as docs/*.png for the README."""
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_docs_screenshots(open_page, rest, admin, database_url, lang):
+    """Every page with some activity, in each language, saved as docs/[ko-]*.png for the README."""
+    import psycopg2
+
     expect_ = expect()
-    event = rest.create_event(admin["token"], quantity=500, seats=(6, 12), name="Aurora Live — Opening Night",
-                              queue={"mode": "off", "capacity": 1, "sessionSeconds": 600})
+    shot = SHOTS[lang]
+    path = lambda name: str(DOCS / f"{shot['prefix']}{name}.png")   # noqa: E731
+    event = rest.create_event(admin["token"], quantity=500, seats=(6, 12),
+                              queue={"mode": "off", "capacity": 1, "sessionSeconds": 600}, **shot["event"])
     eid = event["id"]
-    tt = {t["name"]: t["id"] for t in event["ticketTypes"]}
+    tt = [t["id"] for t in event["ticketTypes"]]
     seats = rest.call("GET", f"/api/events/{eid}/seats", expect=200)["seats"]
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:   # a friendlier admin name
+        cur.execute("UPDATE users SET name = %s WHERE email = %s", (shot["names"][0], admin["user"]["email"]))
+    conn.close()
+    boss_session = {**admin, "user": {**admin["user"], "name": shot["names"][0]}}
+    new_page = lambda session, viewport: open_page(session, viewport=viewport, lang=lang, timezone_id=shot["tz"])  # noqa: E731
 
     # Some activity by others: sold and held seats, sold tickets.
-    buyers = [rest.register(f"Buyer{i}") for i in range(3)]
+    buyers = [rest.register(shot["names"][1 + i], handle=f"buyer{i}") for i in range(3)]
     for i, buyer in enumerate(buyers):
         picked = [s["id"] for s in seats[14 + i * 9: 18 + i * 9]]
         res = rest.call("POST", "/api/reservations", buyer["token"],
-                        {"eventId": eid, "seatIds": picked, "items": [{"ticketTypeId": tt["General Admission"],
-                                                                       "quantity": 4}]}, expect=201)
+                        {"eventId": eid, "seatIds": picked, "items": [{"ticketTypeId": tt[0], "quantity": 4}]}, expect=201)
         if i == 0:
             rest.call("POST", f"/api/reservations/{res['reservation']['id']}/confirm", buyer["token"], expect=200)
+
+    visitor = new_page(None, (1200, 760))
+    visitor.goto("/")
+    expect_(visitor.locator(f'.event-card[data-event-id="{eid}"]')).to_be_visible()   # beside the demo events
+    visitor.screenshot(path=path("events"), animations="disabled")
+    visitor.goto("/login")
+    visitor.get_by_role("tab").nth(1).click()
+    visitor.locator("#register-name").fill(shot["names"][1])
+    visitor.mouse.move(0, 0)
+    visitor.evaluate("document.activeElement && document.activeElement.blur()")
+    visitor.screenshot(path=path("login"), animations="disabled")
+
+    phone = new_page(boss_session, (375, 740))       # signed in, on a phone
+    phone.goto(f"/events/{eid}/seats")
+    expect_(phone.locator("#scroll-hint")).to_be_visible()
+    phone.screenshot(path=path("seat-map-phone"), animations="disabled")
+    phone.goto("about:blank")      # gone before the queue below switches on, or it would queue too
 
     # Now the waiting room in auto mode, its one place taken by the second buyer.
     rest.call("PATCH", f"/api/events/{eid}", admin["token"], {"queue": {"mode": "auto"}}, expect=200)
     assert rest.call("POST", f"/api/queue/check/{eid}", buyers[1]["token"], expect=200)["status"] == "admitted"
 
     # The admin dashboard with a few seconds of history.
-    boss = open_page(admin, viewport=(1280, 1320))
+    boss = new_page(boss_session, (1280, 1320))
     boss.goto(f"/admin?event={eid}")
     expect_(boss.locator("#s-connections")).to_have_text(re.compile(r"^\d+$"))
 
     # Capacity 1 is in use (the second buyer): the next shoppers wait; one gives up,
     # so the last one has moved up from 4 to 3.
-    fans = [rest.register(f"Fan{i}") for i in range(4)]
-    waiting = [open_page(fan, viewport=(900, 760)) for fan in fans]
+    fans = [rest.register(shot["names"][4 + i], handle=f"fan{i}") for i in range(4)]
+    waiting = [new_page(fan, (900, 900)) for fan in fans]
     for i, page in enumerate(waiting):
         page.goto(f"/events/{eid}")
         expect_(page).to_have_url(re.compile(r"/queue$"))
         expect_(page.locator("#position")).to_have_text(str(i + 1))
     rest.call("POST", f"/api/queue/leave/{eid}", fans[0]["token"], expect=204)
     expect_(waiting[-1].locator("#position")).to_have_text("3")
-    expect_(waiting[-1].locator("#queue-conn")).to_have_text("Live")
-    waiting[-1].screenshot(path=str(DOCS / "waiting-room.png"), animations="disabled")
+    expect_(waiting[-1].locator("#queue-conn")).to_have_attribute("data-state", "open")
+    waiting[-1].screenshot(path=path("waiting-room"), animations="disabled")
 
-    # The event page of the first buyer, mid-purchase, with an announcement.
-    shopper = open_page(buyers[1], viewport=(1200, 820))
+    # The event page of the second buyer, mid-purchase, with an announcement.
+    shopper = new_page(buyers[1], (1200, 860))
     shopper.goto(f"/events/{eid}")
     expect_(shopper.locator("#ticket-types[data-live=true]")).to_be_visible()
-    boss.get_by_label("Message to everyone on the event's pages").fill(
-        "Extra tickets released for the standing area — good luck!")
-    boss.get_by_role("button", name="Send announcement").click()
+    boss.get_by_label(CATALOGUES[lang]["admin.announceLabel"]).fill(shot["note"])
+    boss.locator("#announce button[type=submit]").click()
     expect_(shopper.locator(".announcement-text")).to_be_visible()
-    shopper.screenshot(path=str(DOCS / "event-page.png"), animations="disabled")
+    shopper.screenshot(path=path("event-page"), animations="disabled")
 
-    seat_page = open_page(buyers[1], viewport=(1200, 900))
+    seat_page = new_page(buyers[1], (1200, 900))
     seat_page.goto(f"/events/{eid}/seats")
     expect_(seat_page.locator("#seat-map[data-live=true]")).to_be_visible()
     for s in seats[40:43]:
         seat_page.locator(f'[data-seat-id="{s["id"]}"]').click()
     seat_page.mouse.move(0, 0)
     seat_page.evaluate("document.activeElement && document.activeElement.blur()")
-    seat_page.screenshot(path=str(DOCS / "seat-map.png"), animations="disabled")
+    seat_page.screenshot(path=path("seat-map"), animations="disabled")
+
 
     boss.wait_for_timeout(15_000)   # let the chart gather some points (documentation only)
-    boss.screenshot(path=str(DOCS / "admin-dashboard.png"), animations="disabled")
+    boss.screenshot(path=path("admin-dashboard"), animations="disabled")
 
 
 def test_page_reconnects_and_rejoins_after_a_server_restart(open_page, rest, admin, server):
@@ -407,3 +503,480 @@ def test_page_reconnects_and_rejoins_after_a_server_restart(open_page, rest, adm
     rest.call("POST", "/api/reservations", buyer["token"],
               {"eventId": event["id"], "items": [{"ticketTypeId": ga, "quantity": 4}]}, expect=201)
     expect_(page.locator(f'[data-ticket-type="{ga}"] .available')).to_have_text("6 left")
+
+
+# ---------------------------------------------------------------------------------------------
+# Two languages, currencies, background admission, refused tokens, keyboard, axe.
+
+# Hidden/visible on demand: headless Chromium reports every page as visible, so a test puts
+# the waiting room "in the background" by switching what the page sees (and fires the event).
+BACKGROUND = """
+(() => {
+  let hidden = false;
+  Object.defineProperty(Document.prototype, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+  Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => hidden });
+  window.__setHidden = (value) => { hidden = value; document.dispatchEvent(new Event("visibilitychange")); };
+})();
+"""
+# Records every system notification and every generated tone, and still calls the real API.
+# The context grants the permission; until the page asks for it, it reads "default", as a
+# browser that has not prompted yet would (the prompt is then answered by the grant).
+RECORD_ALERTS = """
+(() => {
+  window.__notifications = [];
+  window.__tones = 0;
+  window.__asked = 0;
+  const Real = window.Notification;
+  if (Real) {
+    const Recording = function (title, options) {
+      window.__notifications.push({ title, body: (options || {}).body, tag: (options || {}).tag });
+      try { return new Real(title, options); } catch (err) { return { close() {}, set onclick(f) {} }; }
+    };
+    Object.defineProperty(Recording, "permission", { get: () => (window.__asked ? Real.permission : "default") });
+    Recording.requestPermission = (...args) => { window.__asked += 1; return Real.requestPermission(...args); };
+    window.Notification = Recording;
+  }
+  const Ctx = window.AudioContext;
+  if (Ctx) {
+    const create = Ctx.prototype.createOscillator;
+    Ctx.prototype.createOscillator = function () { window.__tones += 1; return create.call(this); };
+  }
+})();
+"""
+
+
+def _page_text(page) -> str:
+    """Everything a person or a screen reader gets: text, titles, labels, placeholders."""
+    return page.evaluate("""() => [document.title, document.body.innerText,
+      ...[...document.querySelectorAll('[aria-label],[title],[placeholder],[alt],[aria-valuetext]')].flatMap((el) =>
+        ['aria-label', 'title', 'placeholder', 'alt', 'aria-valuetext'].map((a) => el.getAttribute(a) || ''))].join('\\n')""")
+
+
+RAW_KEY = re.compile(r"\b(?:" + "|".join(sorted({k.split(".")[0] for k in CATALOGUES["en"]})) + r")\.[A-Za-z_][\w.]*")
+
+
+def assert_translated(page, lang: str):
+    """The page speaks lang: <html lang>, no raw catalogue key anywhere, no missing key."""
+    expect()(page.locator("html")).to_have_attribute("lang", lang)
+    text = _page_text(page)
+    raw = [m.group(0) for m in RAW_KEY.finditer(text) if m.group(0) in CATALOGUES["en"]]
+    assert not raw, f"raw catalogue keys on {page.url}: {raw}"
+    assert_clean(page)
+
+
+def run_axe(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text() + "\n;void 0")       # evaluated by the tool: no CSP exception needed
+    result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [n["target"] for n in v["nodes"]][:5]}
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+AXE_REPORT: dict[str, dict[str, int]] = {}
+
+
+def check_axe(page, name: str, lang: str):
+    violations = run_axe(page)
+    AXE_REPORT.setdefault(lang, {})[name] = len(violations)
+    assert not violations, f"axe on {name} ({lang}): {json.dumps(violations, ensure_ascii=False, indent=1)}"
+
+
+@pytest.mark.parametrize("locale, lang, heading", [("ko-KR", "ko", "예매 가능한 공연"), ("ko", "ko", "예매 가능한 공연"),
+                                                   ("en-US", "en", "Upcoming events"), ("fr-FR", "en", "Upcoming events")])
+def test_language_follows_the_browser(open_page, rest, admin, locale, lang, heading):
+    rest.create_event(admin["token"])
+    page = open_page(locale=locale)
+    page.goto("/")
+    expect()(page.get_by_role("heading", level=1)).to_have_text(heading)
+    assert_translated(page, lang)
+    assert page.evaluate("navigator.languages[0]") == locale
+
+
+def test_language_switch_persists_across_pages_and_reloads(open_page, rest, admin):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], seats=(2, 4))
+    page = open_page(rest.register("Switcher"), locale="en-US")
+    page.goto(f"/events/{event['id']}")
+    expect_(page.locator("#ticket-types[data-live=true]")).to_be_visible()
+    expect_(page.get_by_role("button", name="Hold tickets")).to_be_visible()
+
+    # Switched in place: no reload, nothing typed is lost.
+    page.get_by_label("Quantity of General Admission").fill("2")
+    page.get_by_role("combobox", name="Language").select_option("ko")
+    expect_(page.locator("html")).to_have_attribute("lang", "ko")
+    expect_(page.get_by_role("button", name="예매하기")).to_be_visible()
+    expect_(page.get_by_label("General Admission 수량")).to_have_value("2")
+    expect_(page.locator("#conn")).to_have_text("실시간")
+    assert_translated(page, "ko")
+
+    # Remembered: another page, then a reload.
+    page.get_by_role("link", name="공연", exact=True).click()
+    expect_(page.get_by_role("heading", level=1)).to_have_text("예매 가능한 공연")
+    page.goto(f"/events/{event['id']}/seats")
+    expect_(page.get_by_role("heading", level=1)).to_have_text("좌석 선택")
+    page.reload()
+    expect_(page.get_by_role("heading", level=1)).to_have_text("좌석 선택")
+    assert_translated(page, "ko")
+
+    page.get_by_role("combobox", name="언어").select_option("en")
+    expect_(page.get_by_role("heading", level=1)).to_have_text("Choose your seats")
+    page.goto("/login")
+    expect_(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+    assert_translated(page, "en")
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_prices_in_the_event_currency(open_page, rest, admin, lang):
+    """₩ has no minor unit, € has two; Korean writes won as 154,000원."""
+    expect_ = expect()
+    krw = rest.create_event(admin["token"], seats=(1, 3), **KO_EVENT)
+    eur = rest.create_event(admin["token"], seats=(1, 3), name="Euro Night", prices=(55, 70.5))
+    won = {"en": lambda n: f"₩{n}", "ko": lambda n: f"{n}원"}[lang]
+    page = open_page(lang=lang)
+    page.goto("/")
+    cards = {e["id"]: page.locator(f'[data-event-id="{e["id"]}"] .price-from') for e in (krw, eur)}
+    expect_(cards[krw["id"]]).to_have_text({"en": f"from {won('132,000')}", "ko": f"{won('132,000')}부터"}[lang])
+    expect_(cards[eur["id"]]).to_have_text({"en": "from €55.00", "ko": "€55.00부터"}[lang])
+
+    page.goto(f"/events/{krw['id']}")
+    expect_(page.locator(".tt-price").first).to_have_text(won("132,000"))
+    expect_(page.locator(".tt-price").nth(1)).to_have_text(won("154,000"))
+    page.goto(f"/events/{eur['id']}")
+    expect_(page.locator(".tt-price").nth(1)).to_have_text("€70.50")
+
+    # The seat map's total too, for two seats.
+    page.goto(f"/events/{krw['id']}/seats")
+    page.locator(".seat").first.click()
+    page.locator(".seat").nth(1).click()
+    expect_(page.locator("#selection strong")).to_have_text({"en": "Total ₩308,000", "ko": "합계 308,000원"}[lang])
+    assert "€" not in page.locator("main").inner_text()
+    assert_translated(page, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_admission_in_a_background_tab_notifies_and_flashes_the_title(open_page, rest, admin, lang):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    first = rest.register("First")
+    assert rest.call("POST", f"/api/queue/check/{event['id']}", first["token"], expect=200)["status"] == "queued"
+    # The first is let in on the next tick; the fan below then waits at position 1.
+    page = open_page(rest.register("Patient"), lang=lang, permissions=["notifications"],
+                     init_scripts=[BACKGROUND, RECORD_ALERTS])
+    page.goto(f"/events/{event['id']}/queue")
+    expect_(page.locator("#position")).to_have_text("1")
+    expect_(page.locator("#queue-conn")).to_have_attribute("data-state", "open")
+    ko = lang == "ko"
+
+    # Alerts are asked for with a button, never on load; the sound is the fan's choice.
+    page.get_by_role("button", name="내 차례 알림 받기" if ko else "Notify me when it's my turn").click()
+    expect_(page.locator("#notify-state")).to_have_text("차례가 되면 알림으로 알려 드립니다." if ko
+                                                        else "You'll get a notification when it's your turn.")
+    page.get_by_label("알림음 울리기" if ko else "Play a sound when it's my turn").check()
+    page.wait_for_function("window.__tones >= 2")      # the preview chime: audio is unlocked
+    tones_before = page.evaluate("window.__tones")
+
+    # To the background; the first shopper gives up the spot; the push alone does the rest.
+    page.evaluate("window.__setHidden(true)")
+    rest.call("POST", f"/api/queue/leave/{event['id']}", first["token"], expect=204)
+    turn = re.compile("지금 예매하세요" if ko else "Your turn! Buy now")
+    waiting = re.compile("접속 대기 · Browser Night" if ko else "Waiting room · Browser Night")
+    expect_(page).to_have_title(turn)
+    expect_(page).to_have_title(waiting)      # it alternates…
+    expect_(page).to_have_title(turn)         # …until the fan looks
+    page.wait_for_function("window.__notifications.length === 1")
+    note = page.evaluate("window.__notifications[0]")
+    assert note["title"] == ("Browser Night 예매 차례입니다" if ko else "It's your turn: Browser Night")
+    assert re.search(r"[45]:\d\d" + ("입니다" if ko else r" \(until"), note["body"]), note["body"]
+    assert page.evaluate("window.__tones") >= tones_before + 2                # the chime
+    expect_(page.locator("#queue-alert")).to_have_text("고객님의 예매 차례입니다! 지금 예매하실 수 있습니다." if ko
+                                                       else "It's your turn! You can buy tickets now.")
+    expect_(page.locator("#session-left")).to_have_text(re.compile(r"^[45]:\d\d$"))
+    expect_(page).to_have_url(re.compile(r"/queue$"))            # still here while in the background
+
+    # Back in front: straight to the tickets, the session running.
+    page.evaluate("window.__setHidden(false)")
+    expect_(page).to_have_url(re.compile(rf"/events/{event['id']}$"))
+    expect_(page.locator("#admission-left")).to_have_text(re.compile(r"^[45]:\d\d$"))
+    assert_translated(page, lang)
+
+
+def test_no_alert_is_asked_for_on_load(open_page, rest, admin):
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    rest.call("POST", f"/api/queue/check/{event['id']}", rest.register("Ahead")["token"], expect=200)
+    page = open_page(rest.register("Calm"), permissions=["notifications"], init_scripts=[RECORD_ALERTS])
+    page.goto(f"/events/{event['id']}/queue")
+    expect()(page.locator("#position")).to_have_text(re.compile(r"^\d+$"))
+    expect()(page.get_by_role("button", name="Notify me when it's my turn")).to_be_visible()
+    expect()(page.get_by_label("Play a sound when it's my turn")).not_to_be_checked()
+    assert page.evaluate("window.__asked") == 0 and page.evaluate("window.__tones") == 0
+
+
+def _expired_token(user_id: str) -> str:
+    from ticketd.auth import TokenSigner
+    from conftest import TEST_SECRET
+    return TokenSigner(TEST_SECRET, -60).issue(user_id, "user")
+
+
+@pytest.mark.parametrize("kind", ["expired", "forged"])
+def test_a_refused_token_is_dropped_and_live_pushes_keep_coming(open_page, rest, admin, kind):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], quantity=10, seats=(1, 4))
+    ga = event["ticketTypes"][0]["id"]
+    fan = rest.register("Stale")
+    token = _expired_token(fan["user"]["id"]) if kind == "expired" else fan["token"][:-4] + "AAAA"
+    page = open_page({"token": token, "user": fan["user"]})
+    page.goto(f"/events/{event['id']}")
+    expect_(page.locator("#conn")).to_have_attribute("data-state", "open")
+    expect_(page.locator("#ticket-types[data-live=true]")).to_be_visible()
+
+    # The token is gone, the header offers a sign-in, and the page still lives.
+    page.wait_for_function("localStorage.getItem('ticketd.token') === null")
+    expect_(page.locator("#sign-in")).to_be_visible()
+    expect_(page.get_by_role("button", name="Sign in to buy")).to_be_visible()
+    buyer = rest.register("Buyer")
+    rest.call("POST", "/api/reservations", buyer["token"],
+              {"eventId": event["id"], "items": [{"ticketTypeId": ga, "quantity": 3}]}, expect=201)
+    expect_(page.locator(f'[data-ticket-type="{ga}"] .available')).to_have_text("7 left", timeout=LIVE * 3)
+    expect_(page.locator("#conn")).to_have_text("Live")
+
+    # Where a sign-in is needed, it is asked for: the waiting room.
+    queue_page = open_page({"token": token, "user": fan["user"]})
+    queue_page.goto(f"/events/{event['id']}/queue")
+    expect_(queue_page).to_have_url(re.compile(r"/login\?.*reason=expired"))
+    expect_(queue_page.locator("#login-notice")).to_have_text("Your session has expired. Please sign in again.")
+
+
+def test_seats_picked_signed_out_survive_the_sign_in(open_page, rest, admin):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], seats=(2, 4))
+    fan = rest.register("Picker")
+    page = open_page(lang="ko")
+    page.goto(f"/events/{event['id']}/seats")
+    hold = page.locator("#hold")
+    expect_(hold).to_have_text("로그인하고 좌석 예매하기")
+    expect_(hold).to_be_enabled()             # signing in is possible before any seat is picked
+    assert float(hold.evaluate("el => getComputedStyle(el).opacity")) == 1
+    page.get_by_role("button", name=re.compile(r"^A구역 A열 2번")).click()
+    page.get_by_role("button", name=re.compile(r"^A구역 B열 3번")).click()
+    expect_(page.locator("#selection")).to_contain_text("A구역 A열 2번")
+    hold.click()
+
+    expect_(page).to_have_url(re.compile(r"/login\?"))
+    expect_(page.locator("#login-notice")).to_contain_text("선택하신 좌석")
+    form = page.locator("#panel-login")
+    form.get_by_label("이메일").fill(fan["user"]["email"])
+    form.get_by_label("비밀번호").fill(USER_PASSWORD)
+    form.get_by_role("button", name="로그인").click()
+
+    expect_(page).to_have_url(re.compile(rf"/events/{event['id']}/seats$"))
+    expect_(page.locator("#selected-count")).to_have_text("2석:")
+    expect_(page.locator("#selection")).to_contain_text("A구역 A열 2번")
+    expect_(page.locator("#selection")).to_contain_text("A구역 B열 3번")
+    expect_(page.get_by_role("button", name="선택 좌석 예매하기")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_(page.locator("#countdown")).to_be_visible()
+    expect_(page.locator("#reservation .held-items li")).to_have_text(["A구역 A열 2번", "A구역 B열 3번"])
+    assert_translated(page, "ko")
+
+
+def test_keyboard_only_seat_selection(open_page, rest, admin):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], seats=(3, 5))
+    seats = rest.call("GET", f"/api/events/{event['id']}/seats", expect=200)["seats"]
+    # Someone else has A1 already: it is skipped by Tab, reachable by arrows, not selectable.
+    other = rest.register("Early")
+    rest.call("POST", "/api/reservations", other["token"], {"eventId": event["id"], "seatIds": [seats[0]["id"]]},
+              expect=201)
+    page = open_page(rest.register("Keys"))
+    page.goto(f"/events/{event['id']}/seats")
+    expect_(page.locator("#seat-map[data-live=true]")).to_be_visible()
+    focused = page.locator(":focus")
+
+    # Tab from the top of the page: skip link, header, …, then one seat (roving tabindex).
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('seat')"):
+            break
+    expect_(focused).to_have_attribute("data-label", "A A2")        # the first available seat
+    assert page.locator('.seat[tabindex="0"]').count() == 1
+    page.keyboard.press("ArrowLeft")
+    expect_(focused).to_have_attribute("data-label", "A A1")
+    expect_(focused).to_have_attribute("aria-disabled", "true")
+    expect_(focused).to_have_accessible_name(re.compile(r"^Section A · Row A · Seat 1: Held"))
+    page.keyboard.press("Enter")                                     # not selectable
+    expect_(focused).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect_(focused).to_have_attribute("data-label", "A B3")
+    page.keyboard.press("Space")
+    expect_(focused).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowDown")
+    expect_(focused).to_have_attribute("data-label", "A C5")
+    page.keyboard.press("Enter")
+    expect_(page.locator("#selected-count")).to_have_text("2 seats:")
+    # The focus ring is there to see.
+    outline = focused.evaluate("el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth")
+    assert outline.startswith("solid") and not outline.endswith(" 0px"), outline
+
+    # On to the hold button with Tab, and through the purchase by keyboard.
+    page.keyboard.press("Tab")
+    expect_(focused).to_have_attribute("id", "hold")
+    page.keyboard.press("Enter")
+    expect_(page.locator("#countdown")).to_be_visible()
+    expect_(page.get_by_role("button", name="Confirm purchase")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_(page.locator("#reservation-status")).to_have_attribute("data-status", "confirmed")
+    sold = {s["id"]: s["status"] for s in rest.call("GET", f"/api/events/{event['id']}/seats", expect=200)["seats"]}
+    assert sold[seats[7]["id"]] == sold[seats[14]["id"]] == "sold"
+
+
+def test_screen_readers_hear_position_changes_without_a_flood(open_page, rest, admin):
+    """The live region speaks when the position enters a new bucket, at most once per 10 s;
+    the numbers on screen are not a live region (every push would be read out)."""
+    import time
+    expect_ = expect()
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    ahead = [rest.register(f"Ahead{i}") for i in range(4)]
+    for fan in ahead:
+        rest.call("POST", f"/api/queue/check/{event['id']}", fan["token"], expect=200)
+    page = open_page(rest.register("Listener"), init_scripts=["""
+      window.__spoken = [];
+      new MutationObserver(() => {
+        const el = document.getElementById("queue-announcer");
+        if (el && el.textContent) window.__spoken.push(el.textContent);
+      }).observe(document, { subtree: true, childList: true, characterData: true });"""])
+    page.goto(f"/events/{event['id']}/queue")
+    expect_(page.locator("#position")).to_have_text("4")
+    region = page.locator("#queue-announcer")
+    expect_(region).to_have_text(re.compile(r"^You are number 4 in line\. Estimated wait: .+\.$"))
+    first_heard = time.monotonic()
+    for stat in ("#position", "#ahead", "#wait", "#queue-stats"):
+        assert page.locator(stat).get_attribute("aria-live") in (None, "off")
+        assert page.locator(stat).get_attribute("role") is None
+
+    # Two places up within seconds: pushes arrive for each, the screen reader hears none yet.
+    rest.call("POST", f"/api/queue/leave/{event['id']}", ahead[1]["token"], expect=204)
+    expect_(page.locator("#position")).to_have_text("3")
+    rest.call("POST", f"/api/queue/leave/{event['id']}", ahead[2]["token"], expect=204)
+    expect_(page.locator("#position")).to_have_text("2")
+    if time.monotonic() - first_heard < 9:
+        assert set(page.evaluate("window.__spoken")) == {region.inner_text()}, page.evaluate("window.__spoken")
+        expect_(region).to_have_text(re.compile(r"^You are number 4 in line"))
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_phone_signed_in_header_fits_one_row_and_the_seat_map_shows_it_scrolls(open_page, rest, admin, lang):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], seats=(2, 20))
+    page = open_page(admin, viewport=(375, 740), lang=lang)
+    page.goto(f"/events/{event['id']}/seats")
+    expect_(page.locator("#seat-map[data-live=true]")).to_be_visible()
+    header = page.locator("#site-header")
+    boxes = header.evaluate("""h => [...h.children].filter((c) => !c.hidden)
+        .map((c) => { const r = c.getBoundingClientRect(); return [c.className, Math.round(r.top), Math.round(r.bottom)]; })""")
+    assert max(top for _, top, _ in boxes) < min(bottom for _, _, bottom in boxes), f"not one row: {boxes}"
+    assert header.evaluate("h => h.scrollWidth <= h.clientWidth"), "the header overflows"
+    assert header.bounding_box()["height"] < 64
+    expect_(page.locator("#sign-out")).to_be_visible()
+    expect_(page.locator("#scroll-hint")).to_be_visible()
+    expect_(page.locator("#seat-map")).to_have_class(re.compile(r"\bmore-right\b"))
+    page.locator("#seat-map").evaluate("m => { m.scrollLeft = m.scrollWidth; }")
+    expect_(page.locator("#seat-map")).to_have_class(re.compile(r"\bmore-left\b"))
+    assert_translated(page, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_every_page_in_both_languages_passes_axe_and_shows_no_raw_key(open_page, rest, admin, lang):
+    """axe-core (tests/vendor) on every page: no serious or critical violation."""
+    expect_ = expect()
+    ev = KO_EVENT if lang == "ko" else {}
+    event = rest.create_event(admin["token"], seats=(3, 8), **ev)
+    queued = rest.create_event(admin["token"], name="Queue Night",
+                               queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    rest.call("POST", f"/api/queue/check/{queued['id']}", rest.register("Ahead")["token"], expect=200)
+    fan = rest.register("Axe")
+    visitor, shopper, boss = open_page(lang=lang), open_page(fan, lang=lang), open_page(admin, lang=lang)
+
+    visitor.goto("/")
+    expect_(visitor.locator(".event-card").first).to_be_visible()
+    check_axe(visitor, "events", lang)
+    assert_translated(visitor, lang)
+
+    visitor.goto("/login")
+    check_axe(visitor, "login", lang)
+    visitor.locator("#panel-login button[type=submit]").click()          # a visible error
+    expect_(visitor.locator("#panel-login .error")).to_be_visible()
+    visitor.locator("#tab-register").click()
+    expect_(visitor.locator("#panel-register")).to_be_visible()
+    check_axe(visitor, "register", lang)
+    assert_translated(visitor, lang)
+
+    shopper.goto(f"/events/{event['id']}")
+    expect_(shopper.locator("#ticket-types[data-live=true]")).to_be_visible()
+    shopper.locator("#ticket-types input").first.fill("2")
+    shopper.locator("#hold").click()
+    expect_(shopper.locator("#countdown")).to_be_visible()
+    check_axe(shopper, "event", lang)
+    assert_translated(shopper, lang)
+
+    shopper.goto(f"/events/{event['id']}/seats")
+    expect_(shopper.locator("#seat-map[data-live=true]")).to_be_visible()
+    shopper.locator('.seat[aria-disabled="true"]').count()
+    shopper.locator(".seat:not([aria-disabled])").nth(3).click()
+    check_axe(shopper, "seats", lang)
+    assert_translated(shopper, lang)
+
+    shopper.goto(f"/events/{queued['id']}/queue")
+    expect_(shopper.locator("#position")).to_have_text("1")
+    check_axe(shopper, "queue", lang)
+    assert_translated(shopper, lang)
+
+    boss.goto(f"/admin?event={event['id']}")
+    expect_(boss.locator("#s-connections")).to_have_text(re.compile(r"^\d+$"))
+    check_axe(boss, "admin", lang)
+    assert_translated(boss, lang)
+
+    visitor.goto("/events/999999")
+    expect_(visitor.locator("#error")).to_be_visible()
+    check_axe(visitor, "event-not-found", lang)
+    assert_translated(visitor, lang)
+    print(f"axe serious/critical violations ({lang}):", AXE_REPORT.get(lang))
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_api_errors_are_shown_in_the_page_language(open_page, rest, admin, lang):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], quantity=3)
+    page = open_page(rest.register("Greedy"), lang=lang)
+    page.goto(f"/events/{event['id']}")
+    expect_(page.locator("#ticket-types[data-live=true]")).to_be_visible()
+    page.locator("#ticket-types input").first.evaluate("i => { i.max = 99; i.value = 5; }")
+    page.locator("#hold").click()
+    expect_(page.locator("#buy-error")).to_have_text(CATALOGUES[lang]["errors.sold_out"])
+    assert_translated(page, lang)
+
+
+def test_a_korean_page_never_paints_english_first(open_page, rest, admin):
+    """The first contentful paint comes after the catalogue is applied, and by then the
+    text is Korean: no flash of the English in the HTML."""
+    rest.create_event(admin["token"])
+    page = open_page(locale="ko-KR", init_scripts=["""
+      window.__reveal = null;
+      new MutationObserver(() => {
+        const root = document.documentElement;
+        if (window.__reveal === null && root.classList.contains("i18n-pending") === false && root.dataset.lang) {
+          const h1 = document.querySelector("h1");
+          window.__reveal = { at: performance.now(), h1: h1 && h1.textContent };
+        }
+      }).observe(document, { attributes: true, subtree: true, attributeFilter: ["class"] });"""])
+    page.goto("/")
+    expect()(page.get_by_role("heading", level=1)).to_have_text("예매 가능한 공연")
+    page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+    reveal = page.evaluate("window.__reveal")
+    fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+    assert reveal and reveal["h1"] == "예매 가능한 공연", reveal
+    assert fcp >= reveal["at"], (fcp, reveal)
