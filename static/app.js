@@ -71,7 +71,22 @@
       });
     });
     I18n.onChange((lang) => { select.value = lang; });
-    return h("span", { class: "lang" }, h("span", { class: "lang-icon", "aria-hidden": "true" }, "🌐"), select);
+    return h("span", { class: "lang" }, globe(), select);
+  }
+
+  /** A small globe, drawn (an emoji needs a font the system may not have). */
+  function globe() {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    for (const [k, v] of Object.entries({ class: "lang-icon", viewBox: "0 0 24 24", width: 18, height: 18,
+      fill: "none", stroke: "currentColor", "stroke-width": 1.8, "aria-hidden": "true", focusable: "false" })) svg.setAttribute(k, v);
+    for (const d of ["M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18", "M3 12h18", "M12 3c2.5 2.6 3.8 5.6 3.8 9s-1.3 6.4-3.8 9",
+      "M12 3c-2.5 2.6-3.8 5.6-3.8 9s1.3 6.4 3.8 9"]) {
+      const path = document.createElementNS(NS, "path");
+      path.setAttribute("d", d);
+      svg.append(path);
+    }
+    return svg;
   }
 
   let langSwitch = null;

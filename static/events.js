@@ -14,7 +14,7 @@
     const url = `/events/${encodeURIComponent(e.id)}`;
     return h("li", { class: "event-card card", dataset: { eventId: e.id } },
       h("div", { class: "event-date", "aria-hidden": "true" },
-        T("common.value", { value: () => I18n.date(e.startsAt, "day", zone) }, { class: "day" }),
+        T("common.value", { value: () => I18n.date(e.startsAt, "dayNumber", zone) }, { class: "day" }),
         T("common.value", { value: () => I18n.date(e.startsAt, "month", zone) }, { class: "month" })),
       h("div", { class: "event-info" },
         h("h2", {}, h("a", { href: url }, e.name)),

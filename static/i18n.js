@@ -104,7 +104,6 @@
     long: { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" },
     time: { hour: "numeric", minute: "2-digit", timeZoneName: "short" },
     timeShort: { hour: "numeric", minute: "2-digit" },
-    day: { day: "numeric" },
     month: { month: "short" },
   };
 
@@ -115,7 +114,12 @@
   function date(value, style = "long", timeZone) {
     const d = value instanceof Date ? value : new Date(value);
     if (Number.isNaN(d.getTime())) return "";
-    const options = { ...DATE_STYLES[style] || DATE_STYLES.long, timeZone: timeZone || browserZone() };
+    const zone = timeZone || browserZone();
+    if (style === "dayNumber") {     // the day of the month alone: "8", not "8일"
+      const parts = intl(Intl.DateTimeFormat, { day: "numeric", timeZone: zone }).formatToParts(d);
+      return (parts.find((p) => p.type === "day") || { value: "" }).value;
+    }
+    const options = { ...DATE_STYLES[style] || DATE_STYLES.long, timeZone: zone };
     if (options.hour) Object.assign(options, DATE_EXTRA[lang] || {});
     return intl(Intl.DateTimeFormat, options).format(d);
   }
