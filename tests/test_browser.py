@@ -980,3 +980,37 @@ def test_a_korean_page_never_paints_english_first(open_page, rest, admin):
     fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
     assert reveal and reveal["h1"] == "예매 가능한 공연", reveal
     assert fcp >= reveal["at"], (fcp, reveal)
+
+
+def test_quantities_picked_signed_out_survive_the_sign_in(open_page, rest, admin):
+    expect_ = expect()
+    event = rest.create_event(admin["token"], quantity=10)
+    fan = rest.register("Later")
+    page = open_page()
+    page.goto(f"/events/{event['id']}")
+    page.get_by_label("Quantity of General Admission").fill("3")
+    page.get_by_role("button", name="Sign in to buy").click()
+    expect_(page.locator("#login-notice")).to_have_text("Sign in to buy tickets. The quantities you picked are kept.")
+    form = page.locator("#panel-login")
+    form.get_by_label("Email").fill(fan["user"]["email"])
+    form.get_by_label("Password").fill(USER_PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    expect_(page).to_have_url(re.compile(rf"/events/{event['id']}$"))
+    expect_(page.get_by_label("Quantity of General Admission")).to_have_value("3")
+    expect_(page.get_by_role("button", name="Hold tickets")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_(page.locator("#reservation .held-items li")).to_have_text(["3 × General Admission"])
+
+
+def test_a_failed_sign_in_keeps_the_current_session(open_page, rest):
+    fan = rest.register("Kept")
+    page = open_page(fan, lang="ko")
+    page.goto("/login")
+    expect()(page.locator("#signed-in-as")).to_contain_text(fan["user"]["email"])
+    form = page.locator("#panel-login")
+    form.get_by_label("이메일").fill(fan["user"]["email"])
+    form.get_by_label("비밀번호").fill("not-the-password")
+    form.get_by_role("button", name="로그인").click()
+    expect()(form.locator(".error")).to_have_text("이메일 또는 비밀번호가 올바르지 않습니다.")
+    assert page.evaluate("localStorage.getItem('ticketd.token')") == fan["token"]
+    assert_translated(page, "ko")
