@@ -293,9 +293,11 @@
       }, (err) => {
         ws.authPending = false;
         if (ws !== this.ws) return;
-        if (err.code) {                  // refused: forget it, carry on anonymously
+        if (err.code === "unauthorized") {   // refused: forget it, carry on anonymously
           this._dropToken(token);
-        } else if (this._isOpen()) {     // no reply in time: start over
+        } else if (err.code) {               // some other refusal: carry on, token kept
+          console.warn("ticketd: auth refused", err.code, err.message);
+        } else if (this._isOpen()) {         // no reply in time: start over
           this._kill();
         }
       });

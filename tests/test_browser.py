@@ -748,6 +748,37 @@ def test_a_refused_token_is_dropped_and_live_pushes_keep_coming(open_page, rest,
     expect_(queue_page.locator("#login-notice")).to_have_text("Your session has expired. Please sign in again.")
 
 
+def test_a_server_that_closes_on_the_token_gets_an_anonymous_reconnect(open_page, rest, admin):
+    """A server may refuse a token by closing the socket (4401) instead of replying: the client
+    drops the token and reconnects anonymously at once, rooms and all."""
+    expect_ = expect()
+    event = rest.create_event(admin["token"], quantity=10)
+    ga = event["ticketTypes"][0]["id"]
+    page = open_page(rest.register("Closed"), init_scripts=["""
+      window.__auths = 0;
+      const Real = window.WebSocket;
+      window.WebSocket = class extends Real {
+        send(data) {
+          if (String(data).includes('"op":"auth"')) {      // play the server: close with 4401
+            window.__auths += 1;
+            this.dispatchEvent(new CloseEvent("close", { code: 4401, reason: "token expired" }));
+            super.close();
+            return;
+          }
+          super.send(data);
+        }
+      };"""])
+    page.goto(f"/events/{event['id']}")
+    expect_(page.locator("#ticket-types[data-live=true]")).to_be_visible()
+    expect_(page.locator("#conn")).to_have_text("Live")
+    page.wait_for_function("localStorage.getItem('ticketd.token') === null")
+    assert page.evaluate("window.__auths") == 1          # and no second try with it
+    expect_(page.locator("#sign-in")).to_be_visible()
+    rest.call("POST", "/api/reservations", rest.register("Buyer")["token"],
+              {"eventId": event["id"], "items": [{"ticketTypeId": ga, "quantity": 2}]}, expect=201)
+    expect_(page.locator(f'[data-ticket-type="{ga}"] .available')).to_have_text("8 left", timeout=LIVE * 3)
+
+
 def test_seats_picked_signed_out_survive_the_sign_in(open_page, rest, admin):
     expect_ = expect()
     event = rest.create_event(admin["token"], seats=(2, 4))
