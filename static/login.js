@@ -62,10 +62,10 @@
         }
       });
     }
-    $("#panel-login").addEventListener("submit", (ev) => {
+    $("#form-login").addEventListener("submit", (ev) => {
       ev.preventDefault(); submit(ev.target, "/api/auth/login", ["email", "password"]);
     });
-    $("#panel-register").addEventListener("submit", (ev) => {
+    $("#form-register").addEventListener("submit", (ev) => {
       ev.preventDefault(); submit(ev.target, "/api/auth/register", ["name", "email", "password"]);
     });
     const reason = REASONS[new URLSearchParams(location.search).get("reason")];
