@@ -718,7 +718,7 @@ def test_no_alert_is_asked_for_on_load(open_page, rest, admin):
 
 def _expired_token(user_id: str) -> str:
     from ticketd.auth import TokenSigner
-    from conftest import TEST_SECRET
+    from helpers import TEST_SECRET
     return TokenSigner(TEST_SECRET, -60).issue(user_id, "user")
 
 
