@@ -16,6 +16,8 @@ from .api.http import MAX_BODY_BYTES, error_middleware
 from .auth import TokenSigner
 from .changes import ChangeFeed
 from .config import Config
+from .gate.keys import REFRESH_SECONDS as KEYS_REFRESH_SECONDS, SigningKeys
+from .gate.tokens import AdmissionTokens
 from .inventory import Inventory
 from .live.hub import Hub
 from .live.protocol import WsEndpoint
@@ -52,6 +54,27 @@ async def redis_ctx(app: web.Application):
     await client.aclose()
 
 
+async def signing_keys_ctx(app: web.Application):
+    """The admission-token keys: created on the first start, reloaded every few seconds so a
+    rotation reaches every instance before anyone signs with the new key."""
+    config = app[appkeys.config]
+    keys = SigningKeys(app[appkeys.db], config.secret)
+    await keys.ensure()
+    app[appkeys.admission_tokens] = AdmissionTokens(keys, config.issuer)
+
+    async def reload_forever():
+        while True:
+            await asyncio.sleep(KEYS_REFRESH_SECONDS)
+            try:
+                await keys.load()
+            except Exception:
+                log.exception("reloading the signing keys failed; keeping the ones loaded")
+
+    task = asyncio.create_task(reload_forever(), name="signing-keys")
+    yield
+    await background.stop(task)
+
+
 async def domain_ctx(app: web.Application):
     """The services over PostgreSQL and Redis (their Lua scripts registered)."""
     config, pool, client, feed = app[appkeys.config], app[appkeys.db], app[appkeys.redis], app[appkeys.feed]
@@ -59,7 +82,7 @@ async def domain_ctx(app: web.Application):
     limiter = app[appkeys.rate_limiter] = RateLimiter(client, config.rate_limits)
     app[appkeys.login_throttle] = LoginThrottle(limiter, client)
     # Subscribes to the feed before the live layer does: its state is current when pushes go out.
-    app[appkeys.waiting_room] = WaitingRoom(config, client, pool, feed)
+    app[appkeys.waiting_room] = WaitingRoom(config, client, pool, feed, app[appkeys.admission_tokens])
     yield
 
 
@@ -114,7 +137,8 @@ def create_app(config: Config) -> web.Application:
     app[appkeys.config] = config
     app[appkeys.feed] = ChangeFeed()
     app[appkeys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
-    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, domain_ctx, live_ctx, expiry_ctx, admission_ctx])
+    app.cleanup_ctx.extend([postgres_ctx, redis_ctx, signing_keys_ctx, domain_ctx, live_ctx, expiry_ctx,
+                            admission_ctx])
     app.on_shutdown.append(close_sockets)  # 1001 to every socket once we stop accepting
     for routes in ROUTES:
         app.router.add_routes(routes)

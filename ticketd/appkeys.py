@@ -11,6 +11,7 @@ from aiohttp import web
 from .auth import TokenSigner
 from .changes import ChangeFeed
 from .config import Config
+from .gate.tokens import AdmissionTokens
 from .inventory import Inventory
 from .live.hub import Hub
 from .ratelimit import LoginThrottle, RateLimiter
@@ -24,5 +25,6 @@ redis = web.AppKey("redis", aioredis.Redis)
 rate_limiter = web.AppKey("rate_limiter", RateLimiter)
 login_throttle = web.AppKey("login_throttle", LoginThrottle)
 inventory = web.AppKey("inventory", Inventory)
+admission_tokens = web.AppKey("admission_tokens", AdmissionTokens)
 waiting_room = web.AppKey("waiting_room", WaitingRoom)
 hub = web.AppKey("hub", Hub)

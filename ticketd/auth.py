@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -31,20 +32,35 @@ RETURNING id, email, name, role
 """
 
 
+VISITOR = "visitor"
+VISITOR_PREFIX = "v:"
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a verified token speaks for."""
-    user_id: int
+    """Who a verified token speaks for: an account (``user_id``, role user or admin) or an
+    anonymous visitor of a gated site (``visitor_id``, role visitor), who may only queue."""
+    user_id: int | None
     role: str
+    visitor_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     @property
+    def is_user(self) -> bool:
+        return self.user_id is not None
+
+    @property
     def shopper(self) -> str:
-        """Who this is in the waiting room."""
-        return str(self.user_id)
+        """Who this is in the waiting room (and the admission token's subject)."""
+        return str(self.user_id) if self.user_id is not None else VISITOR_PREFIX + self.visitor_id
+
+    def view(self) -> dict:
+        if self.user_id is not None:
+            return {"userId": str(self.user_id), "role": self.role}
+        return {"visitorId": self.visitor_id, "role": self.role}
 
 
 def hash_password(password: str) -> str:
@@ -82,8 +98,15 @@ class TokenSigner:
         self.ttl_seconds = ttl_seconds
 
     def issue(self, user_id: int, role: str) -> str:
-        payload = _b64(orjson.dumps({"sub": str(user_id), "role": role,
-                                     "exp": int(time.time()) + self.ttl_seconds}))
+        return self._issue(str(user_id), role)
+
+    def issue_visitor(self) -> tuple[str, str]:
+        """A new anonymous visitor: (token, visitor id)."""
+        visitor_id = secrets.token_hex(12)
+        return self._issue(VISITOR_PREFIX + visitor_id, VISITOR), visitor_id
+
+    def _issue(self, subject: str, role: str) -> str:
+        payload = _b64(orjson.dumps({"sub": subject, "role": role, "exp": int(time.time()) + self.ttl_seconds}))
         return f"{payload}.{self._sign(payload)}"
 
     def verify(self, token: str) -> Identity:
@@ -96,11 +119,16 @@ class TokenSigner:
         except (ValueError, orjson.JSONDecodeError):
             raise errors.Unauthorized("Invalid token") from None
         if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int) \
-                or not isinstance(claims.get("sub"), str) or not claims["sub"].isdigit():
+                or not isinstance(claims.get("sub"), str):
             raise errors.Unauthorized("Invalid token")
         if claims["exp"] < time.time():
             raise errors.Unauthorized("Token expired")
-        return Identity(user_id=int(claims["sub"]), role=claims.get("role", "user"))
+        subject, role = claims["sub"], claims.get("role")
+        if role == VISITOR and subject.startswith(VISITOR_PREFIX):
+            return Identity(None, VISITOR, subject[len(VISITOR_PREFIX):])
+        if role in ("user", "admin") and subject.isascii() and subject.isdigit():
+            return Identity(int(subject), role)
+        raise errors.Unauthorized("Invalid token")
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())

@@ -1,4 +1,4 @@
-"""The ticketd command: serve, migrate, create-admin, unlock."""
+"""The ticketd command: serve, migrate, create-admin, unlock, rotate-keys."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Clear the failed-login counters of an account, so that it can log in from "
                     "any address again at once.")
     unlock.add_argument("email")
+
+    sub.add_parser("rotate-keys", parents=[data_dir], help="add a new admission-token signing key",
+                   description="Add a new signing key for admission tokens. Running instances publish it "
+                               "at once and sign with it within 10 s; the old keys stay published until "
+                               "every token they signed has expired.")
     return parser
 
 
@@ -153,6 +158,19 @@ def _unlock(config: Config, args) -> int:
     return 0
 
 
+def _rotate_keys(config: Config, args) -> int:
+    from .gate.keys import SigningKeys
+
+    async def rotate(pool):
+        keys = SigningKeys(pool, config.secret)
+        await keys.ensure()
+        return await keys.rotate()
+    kid = asyncio.run(_with_pool(config, rotate))
+    print(f"new signing key {kid}: instances sign with it within 10 s; the old keys stay published "
+          "until their tokens have expired")
+    return 0
+
+
 def _serve(config: Config, args) -> int:
     from .app import create_app
 
@@ -188,4 +206,5 @@ def _serve(config: Config, args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "migrate": _migrate, "create-admin": _create_admin, "unlock": _unlock}
+COMMANDS = {"serve": _serve, "migrate": _migrate, "create-admin": _create_admin, "unlock": _unlock,
+            "rotate-keys": _rotate_keys}

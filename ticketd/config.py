@@ -8,6 +8,8 @@ import os
 import types
 from typing import Mapping, NamedTuple
 
+from .gate.returns import allowed_origins
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
@@ -31,6 +33,8 @@ DEFAULT_LIMITS: Mapping[str, Limit] = types.MappingProxyType({
     "login_failures_per_account": Limit(50, 15 * 60),
     # Holds per shopper: far above what a person clicks, well below what a bot fires.
     "reservations_per_account": Limit(30, 60),
+    # New visitor identities per address (the gate): a NAT's worth a minute, not a script's.
+    "visitors_per_address": Limit(300, 60),
 })
 
 
@@ -44,6 +48,13 @@ def _number(env, name: str, default: str, kind: type):
         return kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number (got {raw!r})") from None
+
+
+def _origins(value: str) -> frozenset:
+    try:
+        return allowed_origins(_csv(value))
+    except ValueError as exc:
+        raise ConfigError(f"TICKETD_GATE_ORIGINS: {exc}") from None
 
 
 def _currency(value: str) -> str:
@@ -102,6 +113,11 @@ class Config:
     trusted_proxies: tuple = ()
     # ISO 4217 code for events created without one.
     currency: str = "EUR"
+    # The gate: the admission tokens' issuer, the sites the gate page may send visitors back
+    # to (exact origins), the admission cookie's Domain.
+    issuer: str = "ticketd"
+    gate_origins: frozenset = frozenset()
+    gate_cookie_domain: str = ""
     # None: every abuse limit off (rehearsals and benchmarks from one machine).
     rate_limits: Mapping[str, Limit] | None = dataclasses.field(default_factory=lambda: DEFAULT_LIMITS)
 
@@ -128,6 +144,9 @@ class Config:
             instance_id=env.get("TICKETD_INSTANCE_ID", ""),
             trusted_proxies=_networks(env.get("TICKETD_TRUSTED_PROXIES", "")),
             currency=_currency(env.get("TICKETD_CURRENCY", "EUR")),
+            issuer=env.get("TICKETD_ISSUER", "ticketd"),
+            gate_origins=_origins(env.get("TICKETD_GATE_ORIGINS", "")),
+            gate_cookie_domain=env.get("TICKETD_GATE_COOKIE_DOMAIN", "").strip(),
             rate_limits=_limits(env),
         )
         values.update(overrides)

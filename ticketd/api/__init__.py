@@ -1,8 +1,8 @@
 """The web layer: HTTP plumbing (``http``), request and response schemas, the OpenAPI
 description, the browser pages, and one module of routes per area."""
 
-from . import admin, auth, events, health, pages, queue, reservations
+from . import admin, auth, events, gate, health, pages, queue, reservations
 
 # Pages last: they own "/" and /static/.
 ROUTES = [health.routes, auth.routes, events.routes, reservations.routes, queue.routes,
-          admin.routes, pages.routes]
+          gate.routes, admin.routes, pages.routes]

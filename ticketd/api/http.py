@@ -124,6 +124,15 @@ def _forwarded_for(request: web.Request, proxies: tuple) -> str:
     return address
 
 
+def is_https(request: web.Request) -> bool:
+    """Whether the browser's side is https: the connection's, or a trusted proxy's word."""
+    if request.secure:
+        return True
+    proxies = request.app[appkeys.config].trusted_proxies
+    return bool(proxies) and _within(request.remote or "", proxies) and \
+        request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
 def _within(address: str, networks: tuple) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -133,6 +142,15 @@ def _within(address: str, networks: tuple) -> bool:
 
 
 def require_user(request: web.Request) -> Identity:
+    """An account (not a visitor: a visitor may only queue)."""
+    who = identity(request)
+    if who is None or not who.is_user:
+        raise errors.Unauthorized("Sign in with an account" if who else None)
+    return who
+
+
+def require_shopper(request: web.Request) -> Identity:
+    """Anyone who may queue: an account or a visitor."""
     who = identity(request)
     if who is None:
         raise errors.Unauthorized()

@@ -12,14 +12,18 @@ routes = web.RouteTableDef()
 STATIC = bundled("static", "ticketd.js")
 
 
+def page_response(filename: str, status: int = 200) -> web.StreamResponse:
+    path = STATIC / filename
+    if not path.is_file():
+        raise errors.NotFound("Page not found")
+    # Pages are tiny and change with deploys: always revalidate.
+    return web.FileResponse(path, status=status, headers={"Cache-Control": "no-cache",
+                                                          "Content-Type": "text/html; charset=utf-8"})
+
+
 def _page(filename: str):
     async def handler(request: web.Request) -> web.StreamResponse:
-        path = STATIC / filename
-        if not path.is_file():
-            raise errors.NotFound("Page not found")
-        # Pages are tiny and change with deploys: always revalidate.
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache",
-                                               "Content-Type": "text/html; charset=utf-8"})
+        return page_response(filename)
     handler.__name__ = f"page_{filename.removesuffix('.html')}"
     handler.__doc__ = None  # keep the pages out of the OpenAPI description
     return handler
@@ -32,8 +36,7 @@ def wants_page(request: web.Request) -> bool:
 
 
 def not_found_page() -> web.StreamResponse:
-    return web.FileResponse(STATIC / "404.html", status=404,
-                            headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"})
+    return page_response("404.html", status=404)
 
 
 routes.get("/")(_page("index.html"))

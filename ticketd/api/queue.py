@@ -4,7 +4,7 @@ from aiohttp import web
 
 from .. import appkeys
 from . import schemas
-from .http import event_id, json_response, parse_body, require_user
+from .http import event_id, json_response, parse_body, require_shopper
 
 routes = web.RouteTableDef()
 
@@ -32,7 +32,7 @@ async def check(request: web.Request) -> web.Response:
       404: NotFound
       503: Unavailable
     """
-    who = require_user(request)
+    who = require_shopper(request)
     body = await parse_body(request, schemas.CheckRequest(), optional=True) or {}
     room = request.app[appkeys.waiting_room]
     return json_response(await room.check(event_id(request), who.shopper, body.get("challenge"),
@@ -55,7 +55,7 @@ async def challenge(request: web.Request) -> web.Response:
       404: NotFound
       503: Unavailable
     """
-    who = require_user(request)
+    who = require_shopper(request)
     return json_response(await request.app[appkeys.waiting_room].challenge(event_id(request), who.shopper))
 
 
@@ -73,7 +73,7 @@ async def status(request: web.Request) -> web.Response:
       404: NotFound
       503: Unavailable
     """
-    who = require_user(request)
+    who = require_shopper(request)
     return json_response(await request.app[appkeys.waiting_room].status(event_id(request), who.shopper))
 
 
@@ -91,6 +91,6 @@ async def leave(request: web.Request) -> web.Response:
       404: NotFound
       503: Unavailable
     """
-    who = require_user(request)
+    who = require_shopper(request)
     await request.app[appkeys.waiting_room].leave(event_id(request), who.shopper)
     return web.Response(status=204)

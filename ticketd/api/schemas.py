@@ -136,6 +136,12 @@ class CheckRequest(Strict):
     nonce = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class PassRequest(Strict):
+    admission_token = fields.String(data_key="admissionToken", required=True,
+                                    validate=validate.Length(min=1, max=4000))
+    return_to = fields.String(data_key="return", required=True, validate=validate.Length(min=1, max=2000))
+
+
 class AnnounceRequest(Strict):
     message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
@@ -258,6 +264,33 @@ class QueueStatus(Schema):
     saleStartsAt = fields.DateTime()
     prequeueLength = fields.Integer()
     opensAt = fields.DateTime()
+    admissionToken = fields.String()
+
+
+class Visitor(Schema):
+    id = _always(fields.String())
+
+
+class VisitorResponse(Schema):
+    token = _always(fields.String())
+    visitor = _always(fields.Nested(Visitor))
+
+
+class PassResponse(Schema):
+    redirect = _always(fields.String())
+
+
+class Jwk(Schema):
+    kty = _always(fields.String(validate=validate.Equal("OKP")))
+    crv = _always(fields.String(validate=validate.Equal("Ed25519")))
+    x = _always(fields.String())
+    kid = _always(fields.String())
+    alg = _always(fields.String(validate=validate.Equal("EdDSA")))
+    use = _always(fields.String(validate=validate.Equal("sig")))
+
+
+class Jwks(Schema):
+    keys = _always(fields.List(fields.Nested(Jwk)))
 
 
 class Challenge(Schema):

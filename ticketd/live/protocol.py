@@ -77,8 +77,7 @@ class WsEndpoint:
                 if not isinstance(token, str) or not token:
                     raise errors.ApiError("auth needs a token")
                 conn.identity = self.signer.verify(token)
-                return _reply(conn, ref, {"data": {"userId": str(conn.identity.user_id),
-                                                   "role": conn.identity.role}})
+                return _reply(conn, ref, {"data": conn.identity.view()})
             name = msg.get("room")
             if not isinstance(name, str) or not name or len(name) > MAX_ROOM_NAME:
                 raise errors.ApiError(f"{op} needs a room")

@@ -71,7 +71,7 @@ class QueueRoom:
 
     async def snapshot(self, identity, event_id: int) -> dict:
         status = await self._room.status(event_id, identity.shopper)
-        self._shown.setdefault(event_id, {})[identity.shopper] = status
+        self._shown.setdefault(event_id, {})[identity.shopper] = _without_token(status)
         return status
 
     async def personalize(self, event_id: int, event: str, data: dict, identities: list) -> list:
@@ -104,8 +104,12 @@ class QueueRoom:
             if status == before:
                 continue
             shown[shopper] = status
-            if status["status"] == "admitted" and (before or {}).get("status") != "admitted":
-                pushes[shopper] = ("queue-admitted", {"expiresAt": status["expiresAt"]})
+            if status["status"] == "admitted":
+                token = self._room.tokens.issue(event_id, shopper, int(raw[1:]), reply.session_seconds)
+                if (before or {}).get("status") != "admitted":
+                    pushes[shopper] = ("queue-admitted", {"expiresAt": status["expiresAt"], "admissionToken": token})
+                else:
+                    pushes[shopper] = ("queue-update", {**status, "admissionToken": token})
             else:
                 pushes[shopper] = ("queue-update", status)
         return [pushes.get(i.shopper) if i is not None else None for i in identities]
@@ -120,3 +124,7 @@ class QueueRoom:
         if raw == "p":
             return views.prequeue(reply.starts_ms, reply.prequeue_length)
         return views.NONE
+
+
+def _without_token(status: dict) -> dict:
+    return {k: v for k, v in status.items() if k != "admissionToken"}

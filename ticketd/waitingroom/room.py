@@ -22,10 +22,10 @@ import secrets
 import time
 from typing import Callable
 
-from .. import errors, events, metrics
-from .. import background
+from .. import background, errors, events, metrics
 from ..changes import AdmissionDecided, ChangeFeed, EventChanged, PurchaseConfirmed, QueueDrawn
 from ..failures import REDIS_DOWN
+from ..gate.tokens import AdmissionTokens
 from ..luascripts import is_error
 from . import views
 from .keys import EVENTS_KEY, HEARTBEATS_KEY, event_keys, toll_key
@@ -44,8 +44,9 @@ DRAW_STALL_MS = 30_000
 
 
 class WaitingRoom:
-    def __init__(self, config, client, pool, feed: ChangeFeed):
+    def __init__(self, config, client, pool, feed: ChangeFeed, tokens: AdmissionTokens):
         self.config = config
+        self.tokens = tokens
         self._redis = client
         self._pool = pool
         self._feed = feed
@@ -83,7 +84,15 @@ class WaitingRoom:
             await self._switched(event_id, True)
         if reply.kind == "challenge":
             raise errors.ChallengeRequired(details={"bits": reply.bits})
+        if reply.kind == "admitted":
+            token = self.tokens.issue(event_id, shopper, reply.expires_ms, reply.session_seconds)
+            return views.admitted(reply.expires_ms, token)
         return views.status(reply)
+
+    async def admission(self, event_id: int, shopper: str) -> tuple[int, int]:
+        """(Redis's time, when the shopper's admission ends or -1): one round trip."""
+        reply = await self._scripts.admission([event_keys(event_id).admitted], [shopper])
+        return reply.now_ms, reply.expires_ms
 
     async def challenge(self, event_id: int, shopper: str) -> dict:
         """A fresh toll challenge for ``shopper``: ``{challenge, bits, expiresAt}``."""

@@ -78,6 +78,11 @@ class PositionsReply(NamedTuple):
     statuses: tuple[str, ...]    # per shopper asked: 'q<rank>', 'a<expiresMs>', 'p' or 'n'
 
 
+class AdmissionReply(NamedTuple):
+    now_ms: int
+    expires_ms: int              # -1: no admission
+
+
 class HeartbeatReply(NamedTuple):
     now_ms: int
 
@@ -109,4 +114,5 @@ class Scripts:
         self.draw = load("draw", DrawReply)
         self.positions = load("positions", PositionsReply)
         self.heartbeat = load("heartbeat", HeartbeatReply)
+        self.admission = load("admission", AdmissionReply)
         self.stats = load("stats", StatsReply)

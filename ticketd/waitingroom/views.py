@@ -26,8 +26,12 @@ def at(ms: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
 
 
-def admitted(expires_ms: int) -> dict:
-    return {"status": "admitted", "expiresAt": at(expires_ms)}
+def admitted(expires_ms: int, token: str | None = None) -> dict:
+    """Admitted until ``expires_ms``, with the admission token for sites behind the gate."""
+    view = {"status": "admitted", "expiresAt": at(expires_ms)}
+    if token is not None:
+        view["admissionToken"] = token
+    return view
 
 
 def queued(rank: int, queue_length: int, admitted_last_minute: int, capacity: int,
@@ -46,10 +50,10 @@ def closed(opens_ms: int, starts_ms: int) -> dict:
     return {"status": "closed", "opensAt": at(opens_ms), "saleStartsAt": at(starts_ms)}
 
 
-def status(reply) -> dict:
-    """The view of a CheckReply (any kind but 'challenge')."""
+def status(reply, token: str | None = None) -> dict:
+    """The view of a CheckReply (any kind but 'challenge'); ``token`` for an admission."""
     if reply.kind == "admitted":
-        return admitted(reply.expires_ms)
+        return admitted(reply.expires_ms, token)
     if reply.kind == "queued":
         return queued(reply.rank, reply.queue_length, reply.admitted_last_minute, reply.capacity,
                       reply.session_seconds, reply.admit_per_minute)
