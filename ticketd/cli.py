@@ -1,4 +1,4 @@
-"""The ticketd command: serve, migrate, create-admin, unlock, rotate-keys."""
+"""The ticketd command: serve, migrate, create-admin, unlock, rotate-keys, loadtest."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import __version__, auth, db, demo, embedded
+from . import __version__, auth, db, demo, embedded, loadtest
 from .config import Config, ConfigError
 
 log = logging.getLogger("ticketd")
@@ -59,11 +59,15 @@ def _parser() -> argparse.ArgumentParser:
                    description="Add a new signing key for admission tokens. Running instances publish it "
                                "at once and sign with it within 10 s; the old keys stay published until "
                                "every token they signed has expired.")
+
+    loadtest.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "loadtest":  # a client of a running ticketd: no services, no config
+        return loadtest.run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:

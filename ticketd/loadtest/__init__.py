@@ -1,0 +1,169 @@
+"""``ticketd loadtest``: rehearse an on-sale against a running ticketd.
+
+N fans arrive (all within a second, or spread over a ramp), each with an account, a
+``queue:`` socket and the browser client's moves: check in (solving the proof of work when
+the event asks), wait to be admitted, think, hold K tickets, confirm, leave. Sampled
+``event:`` sockets measure push latency. At the end the server's books are checked against
+the tool's own reservations. Only the ``--url`` given is ever contacted.
+
+This module stays light (argparse only) so that the other subcommands do not pay for it."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "rehearse an on-sale: drive a crowd of fans against a running ticketd"
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, _, hi = text.partition("-")
+        lo_f = float(lo)
+        hi_f = float(hi) if hi else lo_f
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or MIN-MAX, not {text!r}") from None
+    if lo_f < 0 or hi_f < lo_f:
+        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX, not {text!r}")
+    return lo_f, hi_f
+
+
+def _arrival(text: str) -> tuple[str, float]:
+    if text == "spike":
+        return "spike", 1.0
+    kind, _, seconds = text.partition(":")
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = -1
+    if kind != "ramp" or value <= 0:
+        raise argparse.ArgumentTypeError("expected spike or ramp:SECONDS")
+    return f"ramp:{value:g}", value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("loadtest", help=HELP, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", required=True, help="the ticketd to rehearse against, e.g. http://127.0.0.1:8080 "
+                                                "(start it with TICKETD_RATE_LIMITS=off)")
+    p.add_argument("--event", required=True, help="event id")
+    p.add_argument("--fans", required=True, type=_positive, help="how many fans arrive")
+    p.add_argument("--admin-email", help="an admin: bulk accounts and the server's queue stats")
+    p.add_argument("--admin-password")
+    p.add_argument("--arrival", type=_arrival, default=("spike", 1.0),
+                   help="spike (everyone within one second, the default) or ramp:SECONDS (evenly spread)")
+    p.add_argument("--tickets-per-fan", type=_positive, default=2, help="tickets each fan tries for (default 2)")
+    p.add_argument("--ticket-type", help="only this ticket type id (default: any with stock left)")
+    p.add_argument("--think", type=_range, default=(0.5, 2.0),
+                   help="seconds between admission and the hold, MIN-MAX uniform (default 0.5-2)")
+    p.add_argument("--pay", type=_range, default=(0.2, 1.0),
+                   help="seconds between the hold and the confirm (default 0.2-1)")
+    p.add_argument("--push-sockets", type=int, default=200,
+                   help="event-room sockets that measure push latency (default 200, at most --fans)")
+    p.add_argument("--seat-retries", type=int, default=2, help="other seats tried after seat_unavailable (default 2)")
+    p.add_argument("--poll-seconds", type=float, default=30.0,
+                   help="status poll interval while the queue socket is up (default 30; 3 s while it is down)")
+    p.add_argument("--stay", action="store_true",
+                   help="fans keep waiting after it sold out (default: waiting fans give up and leave)")
+    p.add_argument("--register-concurrency", type=_positive, default=16,
+                   help="registrations in flight when the bulk route is missing (default 16)")
+    p.add_argument("--http-timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds from the first arrival until unfinished fans are stopped (default 900; exit 1)")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report with charts")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on the last line of stdout (progress goes to stderr)")
+    p.add_argument("--run-id", default="", help="names the accounts (loadtest-RUNID-…); random by default")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import logging
+    import sys
+
+    import orjson
+
+    from . import crowd, progress
+
+    if args.report:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("ticketd loadtest: --report needs matplotlib: pip install 'ticketd[loadtest]'", file=sys.stderr)
+            return 2
+    if bool(args.admin_email) != bool(args.admin_password):
+        print("ticketd loadtest: give both --admin-email and --admin-password, or neither", file=sys.stderr)
+        return 2
+    arrival, spread = args.arrival
+    opts = crowd.Options(
+        url=args.url, event_id=str(args.event), fans=args.fans, admin_email=args.admin_email,
+        admin_password=args.admin_password, arrival=arrival, ramp_seconds=spread,
+        tickets_per_fan=args.tickets_per_fan, report=args.report, json=args.json, think=args.think,
+        pay=args.pay, push_sockets=max(0, args.push_sockets), seat_retries=max(0, args.seat_retries),
+        register_concurrency=args.register_concurrency, http_timeout=args.http_timeout,
+        timeout=args.timeout, poll_seconds=max(1.0, args.poll_seconds), stay=args.stay,
+        ticket_type=args.ticket_type, run_id=args.run_id)
+    try:
+        crowd.Target(opts.url)
+    except ValueError as exc:
+        print(f"ticketd loadtest: {exc}", file=sys.stderr)
+        return 2
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)   # closed sockets of gone fans
+    console = None
+    if sys.stdout.isatty() and not args.json:
+        from rich.console import Console
+        console = Console()
+        ui = progress.RichUI(console)
+    else:
+        ui = progress.PlainUI(sys.stderr)
+    with contextlib.suppress(ImportError):
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    crowd_ref = {}
+
+    async def main():
+        summary = await crowd.run(opts, _Capture(ui, crowd_ref))
+        return summary
+
+    try:
+        summary = asyncio.run(main())
+    except KeyboardInterrupt:
+        print("ticketd loadtest: interrupted", file=sys.stderr)
+        return 130
+    if args.report and crowd_ref.get("crowd") is not None:
+        from . import report
+        report.write(args.report, summary, crowd_ref["crowd"].timeline)
+    if args.json:
+        progress.print_summary(summary, stream=sys.stderr)
+        if args.report:
+            print(f"report: {args.report}", file=sys.stderr)
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+        sys.stdout.flush()
+    else:
+        progress.print_summary(summary, console=console)
+        if args.report:
+            print(f"report: {args.report}")
+    return summary["exitCode"]
+
+
+class _Capture:
+    """Passes the UI through and keeps the crowd for the report."""
+
+    def __init__(self, ui, ref: dict):
+        self.ui, self.ref = ui, ref
+
+    def start(self, c) -> None:
+        self.ref["crowd"] = c
+        self.ui.start(c)
+
+    def stop(self) -> None:
+        self.ui.stop()

@@ -1,0 +1,84 @@
+"""Accounts for the crowd: the admin bulk route when the target has it, else one
+registration per fan (scrypt on the server for each, so with bounded concurrency)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from .client import retry_delay
+
+BULK_PAGE = 5000
+BULK_PATH = "/api/admin/users/bulk"
+
+
+async def create(c, count: int, progress) -> tuple[list[tuple[str | None, str]], str, list[str]]:
+    """``count`` (user id, token) pairs, the path used (``bulk`` or ``register``) and notes."""
+    notes: list[str] = []
+    if c.admin_token:
+        users, note = await _bulk(c, count, progress)
+        if users is not None:
+            return users, "bulk", notes
+        notes.append(note)
+    else:
+        notes.append("no --admin-email/--admin-password: the bulk account route needs an admin")
+    return await _register(c, count, progress), "register", notes
+
+
+async def _bulk(c, count: int, progress):
+    users: list[tuple[str | None, str]] = []
+    page = 0
+    while len(users) < count:
+        page += 1
+        want = min(BULK_PAGE, count - len(users))
+        body = {"count": want, "prefix": f"loadtest-{c.run_id}-{page}"}
+        for attempt in range(6):
+            r = await c.api.call("POST", BULK_PATH, c.admin_token, body=body, count=False, timeout=300)
+            if not r.transient:
+                break
+            await asyncio.sleep(retry_delay(r, attempt))
+        if r.status in (404, 405) and not users:
+            return None, (f"POST {BULK_PATH} answered {r.status} (not on this server yet): "
+                          "registering every fan through /api/auth/register instead")
+        if not r.ok:
+            if r.status < 500 and r.status != 0:
+                c.api.count_failure(r.status, r.code)
+            if not users:
+                return None, f"POST {BULK_PATH} failed ({r.status} {r.code}): registering instead"
+            break
+        got = [(str(u.get("id")) if u.get("id") is not None else None, u["token"])
+               for u in (r.data or {}).get("users") or [] if isinstance(u, dict) and u.get("token")]
+        if not got:
+            break
+        users.extend(got)
+        progress(len(users))
+    return users[:count], ""
+
+
+async def _register(c, count: int, progress) -> list[tuple[str | None, str]]:
+    password = secrets.token_urlsafe(16)
+    results: list[tuple[str | None, str] | None] = [None] * count
+    next_index = 0
+    done = 0
+
+    async def worker():
+        nonlocal next_index, done
+        while next_index < count:
+            i = next_index
+            next_index += 1
+            body = {"email": f"loadtest-{c.run_id}-{i + 1}@loadtest.invalid", "password": password,
+                    "name": f"Loadtest fan {i + 1}"}
+            for attempt in range(8):
+                r = await c.api.call("POST", "/api/auth/register", body=body)
+                if r.ok and isinstance(r.data, dict) and r.data.get("token"):
+                    user = r.data.get("user") or {}
+                    results[i] = (str(user["id"]) if user.get("id") is not None else None, r.data["token"])
+                    break
+                if not r.transient:
+                    break
+                await asyncio.sleep(retry_delay(r, attempt))
+            done += 1
+            progress(done)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(c.register_concurrency, count)))))
+    return [r for r in results if r is not None]
