@@ -162,9 +162,7 @@ class Crowd:
         self.ledger[held.id] = held
         for type_id, n in held.items.items():
             self.tracker.hold_arrived(type_id, n, now)
-            if type_id in self.inventory.available:
-                # Optimistic until the next push says otherwise.
-                self.inventory.available[type_id] = max(0, self.inventory.available[type_id] - n)
+        # No guess at the counts here: the push for this hold may already have come.
         self.inventory.taken(held.seat_ids)
         self.held_pending += held.tickets
         self.timeline.bump("holds", now)
@@ -303,6 +301,7 @@ class Crowd:
         self.loop_t0 = loop.time() + 0.05
         self.t0 = time.monotonic() + 0.05
         self.timeline.t0 = self.t0
+        self.check_sold_out()
         for fan in self.fans:
             fan.arrive_at = self.loop_t0 + (fan.index * spread / n)
         sampler = asyncio.ensure_future(self._sample())
