@@ -322,11 +322,23 @@ class Crowd:
         await self._sample_once()
 
     async def _sample(self) -> None:
+        """Once a second: the tool's own gauges, and a poll of the server's stats unless the
+        previous one is still out (a slow server leaves gaps in its series, not in ours)."""
+        poll: asyncio.Future | None = None
         while True:
             await asyncio.sleep(1.0 - (time.monotonic() - self.t0) % 1.0)
-            await self._sample_once()
+            self._gauges()
+            if self.admin_token and (poll is None or poll.done()):
+                poll = asyncio.ensure_future(self._poll_stats())
+                self._tasks.append(poll)
+                self._tasks = [t for t in self._tasks if not t.done()]
 
     async def _sample_once(self) -> None:
+        self._gauges()
+        if self.admin_token:
+            await self._poll_stats()
+
+    def _gauges(self) -> None:
         now = time.monotonic()
         if self.phase in ("arrival", "selling", "draining"):
             self.phase = ("draining" if self.sold_out else
@@ -337,15 +349,17 @@ class Crowd:
         tl.gauge("done", now, self.counts[DONE])
         tl.gauge("gaveUp", now, self.counts[GAVE_UP])
         tl.gauge("sold", now, self.sold)
-        if self.admin_token:
-            r = await self.api.call("GET", f"/api/admin/events/{self.event_id}/stats", self.admin_token,
-                                    timeout=5)
-            if r.ok and isinstance(r.data, dict):
-                self.server_stats = r.data
-                self.server_stats_ok = True
-                for key in ("queueLength", "activeUsers", "prequeueLength", "connections"):
-                    if isinstance(r.data.get(key), (int, float)):
-                        tl.gauge(f"server.{key}", now, r.data[key])
+
+    async def _poll_stats(self) -> None:
+        tl = self.timeline
+        r = await self.api.call("GET", f"/api/admin/events/{self.event_id}/stats", self.admin_token, timeout=5)
+        now = time.monotonic()
+        if r.ok and isinstance(r.data, dict):
+            self.server_stats = r.data
+            self.server_stats_ok = True
+            for key in ("queueLength", "activeUsers", "prequeueLength", "connections"):
+                if isinstance(r.data.get(key), (int, float)):
+                    tl.gauge(f"server.{key}", now, r.data[key])
 
     def _push_sampler(self, now: float):
         def sample(seconds: float) -> None:

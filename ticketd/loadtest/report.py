@@ -68,7 +68,8 @@ def charts(timeline, summary: dict) -> list[tuple[str, str]]:
     fig, ax = _figure("Queue length", "fans")
     server_q = timeline.gauge_series("server.queueLength")
     if any(v is not None for v in server_q):
-        ax.plot(xs, [v if v is not None else float("nan") for v in server_q], label="server: queueLength", color="#d97706")
+        ax.plot(xs, [v if v is not None else float("nan") for v in server_q], label="server: queueLength",
+                color="#d97706", marker=".")
     waiting = timeline.gauge_series("waiting")
     ax.plot(xs, [v if v is not None else float("nan") for v in waiting], label="tool: fans waiting", color="#2563eb",
             linestyle="--")
@@ -86,8 +87,11 @@ def charts(timeline, summary: dict) -> list[tuple[str, str]]:
     ax.bar(xs, timeline.series("tickets"), width=0.9, align="edge", color="#059669", label="tickets confirmed")
     _xlim(ax, n)
     ax2 = ax.twinx()
-    sold = timeline.gauge_series("sold")
-    ax2.plot(xs, [v if v is not None else float("nan") for v in sold], color="#111827", label="sold so far")
+    sold, total = [], 0
+    for n_sold in timeline.series("tickets"):
+        total += n_sold
+        sold.append(total)
+    ax2.step([x + 1 for x in xs], sold, where="pre", color="#111827", label="sold so far")
     ax2.set_ylabel("sold so far")
     if summary.get("stock"):
         ax2.axhline(summary["stock"], color="#b42318", linestyle=":", linewidth=1)
