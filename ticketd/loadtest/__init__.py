@@ -71,6 +71,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="status poll interval while the queue socket is up (default 30; 3 s while it is down)")
     p.add_argument("--stay", action="store_true",
                    help="fans keep waiting after it sold out (default: waiting fans give up and leave)")
+    p.add_argument("--tokens", metavar="FILE",
+                   help="bearer tokens of existing accounts, one per line: no accounts are made")
     p.add_argument("--register-concurrency", type=_positive, default=16,
                    help="registrations in flight when the bulk route is missing (default 16)")
     p.add_argument("--http-timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
     import logging
+    import os
     import sys
 
     import orjson
@@ -99,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print("ticketd loadtest: --report needs matplotlib: pip install 'ticketd[loadtest]'", file=sys.stderr)
             return 2
+    if args.tokens and not os.path.isfile(args.tokens):
+        print(f"ticketd loadtest: no such file: {args.tokens}", file=sys.stderr)
+        return 2
     if bool(args.admin_email) != bool(args.admin_password):
         print("ticketd loadtest: give both --admin-email and --admin-password, or neither", file=sys.stderr)
         return 2
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         pay=args.pay, push_sockets=max(0, args.push_sockets), seat_retries=max(0, args.seat_retries),
         register_concurrency=args.register_concurrency, http_timeout=args.http_timeout,
         timeout=args.timeout, poll_seconds=max(1.0, args.poll_seconds), stay=args.stay,
-        ticket_type=args.ticket_type, run_id=args.run_id)
+        ticket_type=args.ticket_type, run_id=args.run_id, tokens_file=args.tokens)
     try:
         crowd.Target(opts.url)
     except ValueError as exc:

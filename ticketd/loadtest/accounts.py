@@ -15,6 +15,8 @@ BULK_PATH = "/api/admin/users/bulk"
 async def create(c, count: int, progress) -> tuple[list[tuple[str | None, str]], str, list[str]]:
     """``count`` (user id, token) pairs, the path used (``bulk`` or ``register``) and notes."""
     notes: list[str] = []
+    if c.opts.tokens_file:
+        return _from_file(c.opts.tokens_file, count), "file", notes
     if c.admin_token:
         users, note = await _bulk(c, count, progress)
         if users is not None:
@@ -82,3 +84,17 @@ async def _register(c, count: int, progress) -> list[tuple[str | None, str]]:
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(c.register_concurrency, count)))))
     return [r for r in results if r is not None]
+
+
+def _from_file(path: str, count: int) -> list[tuple[str | None, str]]:
+    """``TOKEN`` or ``USERID TOKEN`` per line; blank lines and ``#`` comments skipped."""
+    users = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            users.append((fields[0], fields[1]) if len(fields) > 1 else (None, fields[0]))
+            if len(users) == count:
+                break
+    return users

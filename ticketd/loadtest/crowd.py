@@ -48,6 +48,7 @@ class Options:
     stay: bool = False
     ticket_type: str | None = None
     run_id: str = ""
+    tokens_file: str | None = None
 
 
 class Fatal(Exception):
@@ -117,6 +118,8 @@ class Crowd:
         self.fatal: str | None = None
         self.oversell: dict | None = None
         self.open_files: dict = {}
+        self.cpu_at_start = 0.0
+        self.cpu_run: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._started_wall = time.time()
@@ -301,6 +304,7 @@ class Crowd:
         self.loop_t0 = loop.time() + 0.05
         self.t0 = time.monotonic() + 0.05
         self.timeline.t0 = self.t0
+        self.cpu_at_start = _cpu()
         self.check_sold_out()
         for fan in self.fans:
             fan.arrive_at = self.loop_t0 + (fan.index * spread / n)
@@ -318,6 +322,7 @@ class Crowd:
             if task.exception() is not None:
                 self.tool_error()
         self.ended = time.monotonic()
+        self.cpu_run = _cpu() - self.cpu_at_start
         self.phase = "checking"
         await self._sample_once()
 
@@ -504,6 +509,7 @@ class Crowd:
             "oversell": self.oversell,
             "timedOut": self.timed_out,
             "toolCpuSeconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "toolCpuRunSeconds": None if self.cpu_run is None else round(self.cpu_run, 2),
             "toolMaxRssMB": round(usage.ru_maxrss / 1024, 1),
             "openFiles": self.open_files,
             "event": {"id": self.event_id, "name": (self.event or {}).get("name")},
@@ -517,6 +523,11 @@ class Crowd:
         }
         out["exitCode"] = exit_code(out)
         return out
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def exit_code(summary: dict) -> int:

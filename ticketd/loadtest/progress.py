@@ -187,7 +187,8 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         ("Errors by code", _errors_text(s["errors"], 20)),
         ("Server errors (5xx)", f"{s['serverErrors']:,}"),
         ("Oversell check", oversell),
-        ("Tool CPU", f"{s['toolCpuSeconds']:.1f} s, {s['toolMaxRssMB']:.0f} MB max RSS"),
+        ("Tool CPU", f"{s['toolCpuSeconds']:.1f} s in all, {_fmt(s['toolCpuRunSeconds'], ' s')} while the fans ran; "
+                     f"{s['toolMaxRssMB']:.0f} MB max RSS"),
     ]
     if s["rateLimited"]:
         rows.append(("Rate limited (429)", f"{s['rateLimited']:,}: start the target with TICKETD_RATE_LIMITS=off"))
