@@ -67,8 +67,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--push-sockets", type=int, default=200,
                    help="event-room sockets that measure push latency (default 200, at most --fans)")
     p.add_argument("--seat-retries", type=int, default=2, help="other seats tried after seat_unavailable (default 2)")
-    p.add_argument("--poll-seconds", type=float, default=30.0,
-                   help="status poll interval while the queue socket is up (default 30; 3 s while it is down)")
+    p.add_argument("--poll-seconds", type=float, default=60.0,
+                   help="status poll interval while the queue socket is up (default 60; 3 s while it is down)")
     p.add_argument("--stay", action="store_true",
                    help="fans keep waiting after it sold out (default: waiting fans give up and leave)")
     p.add_argument("--tokens", metavar="FILE",

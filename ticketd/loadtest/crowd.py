@@ -17,7 +17,7 @@ import orjson
 
 from . import accounts, check, pow
 from .client import Api, Target
-from .fan import run_fan
+from .fan import run_fan, wake
 from .state import DONE, GAVE_UP, NOT_ARRIVED, SHOPPING, WAITING, Fan, Held, Inventory, PushTracker
 from .stats import ErrorCounts, Samples, Timeline
 
@@ -44,7 +44,7 @@ class Options:
     register_concurrency: int = 16
     http_timeout: float = 30.0
     timeout: float = 900.0
-    poll_seconds: float = 30.0
+    poll_seconds: float = 60.0
     stay: bool = False
     ticket_type: str | None = None
     run_id: str = ""
@@ -222,12 +222,9 @@ class Crowd:
         self.sold_out = True
         self.sold_out_at = time.monotonic()
         if not self.stay:
-            # Fans parked on their queue socket learn it now instead of at their next push.
-            sleepers = [f.ws for f in self.sleepers if f.ws is not None]
-            self.sleepers.clear()
-            if sleepers:
-                self._tasks.append(asyncio.ensure_future(
-                    asyncio.gather(*(ws.close() for ws in sleepers), return_exceptions=True)))
+            # Waiting fans learn it now instead of at their next push.
+            for fan in list(self.sleepers):
+                wake(fan)
 
     # ---- the run ------------------------------------------------------------------------
 
@@ -569,6 +566,8 @@ def raise_open_files(needed: int) -> dict:
 
 async def run(opts: Options, ui) -> dict:
     target = Target(opts.url)
+    # Each fan holds a queue socket and at most one request; the sampled sockets, stats
+    # polls and the process's own files come on top.
     needed = 2 * opts.fans + opts.push_sockets + 256
     open_files = raise_open_files(needed)
     connector = aiohttp.TCPConnector(limit=needed, limit_per_host=0, ttl_dns_cache=300,

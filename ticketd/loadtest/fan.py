@@ -64,12 +64,13 @@ async def queue_up(c, fan: Fan) -> bool:
     if fan.ws is None:
         await open_socket(c, fan)
     status = await check(c, fan)
+    _drop_stale_none(fan)
     loop = asyncio.get_running_loop()
     while True:
         if status is None:
             c.give_up(fan, fan.why or "check_failed")
             return False
-        kind = status.get("status")
+        kind = fan.kind = status.get("status")
         if kind == "admitted":
             await close_socket(fan)
             c.on_admitted(fan)
@@ -80,17 +81,28 @@ async def queue_up(c, fan: Fan) -> bool:
             return False
         if kind == "none":
             status = await check(c, fan)
+            _drop_stale_none(fan)
         elif kind in ("closed", "prequeue"):
             # closed: nothing stored until the pre-queue opens; prequeue: kept, no position
             # until the start. Wait for that moment (socket and polls still watched), then
             # check again, as the page does.
             at = _epoch(status.get("opensAt") if kind == "closed" else None) or _epoch(status.get("saleStartsAt"))
-            wake = _loop_time_at(at) + random.uniform(0, 0.25) if at else loop.time() + FAST_POLL
-            wake = max(wake, loop.time() + 0.2)
-            update = await next_status(c, fan, wake_at=wake)
-            status = await check(c, fan) if update is None else update
+            wake_at = _loop_time_at(at) + random.uniform(0, 0.25) if at else loop.time() + FAST_POLL
+            wake_at = max(wake_at, loop.time() + 0.2)
+            update = await next_status(c, fan, wake_at=wake_at)
+            if update is None:
+                status = await check(c, fan)
+                _drop_stale_none(fan)
+            else:
+                status = update
         else:  # queued (or a state this tool does not know: keep waiting for news)
             status = await next_status(c, fan)
+
+
+def _drop_stale_none(fan: Fan) -> None:
+    """A "none" that the socket delivered while the check was out predates the check."""
+    if fan.news is not None and fan.news.get("status") == "none":
+        fan.news = None
 
 
 async def check(c, fan: Fan):
@@ -136,49 +148,129 @@ async def solve_challenge(c, fan: Fan, bits):
 
 
 async def open_socket(c, fan: Fan):
-    """Connect and join ``queue:{eventId}``; the join's snapshot (own status) or None."""
+    """Connect, start the socket's reader and join ``queue:{eventId}``; the join's snapshot
+    (own status) or None when the socket could not be had."""
     loop = asyncio.get_running_loop()
     ws = await c.api.ws_connect(fan.token)
     if ws is None:
         _socket_down(c, fan, loop.time())
         return None
     fan.ws = ws
-    status = await join(c, fan)
-    if fan.ws is not None:
-        fan.backoff = 0.5
-        fan.poll_at = loop.time() + c.poll_seconds * random.uniform(0.8, 1.2)
+    fan.news = None
+    fan.joined = False
+    fan.reader = asyncio.ensure_future(_read(c, fan, ws))
+    if not await _send_join(c, fan, ws):
+        return None
+    deadline = loop.time() + JOIN_TIMEOUT
+    while fan.ws is ws and not fan.joined and loop.time() < deadline:
+        await _sleep_until(c, fan, deadline)
+    if fan.ws is not ws or not fan.joined:
+        if fan.ws is ws:
+            c.api.errors["ws_join_timeout"] += 1
+            await close_socket(fan)
+            _socket_down(c, fan, loop.time())
+        return None
+    fan.backoff = 0.5
+    fan.poll_at = loop.time() + c.poll_seconds * random.uniform(0.8, 1.2)
+    status, fan.news = fan.news, None
     return status
 
 
-async def join(c, fan: Fan):
-    """Send a join with a fresh ref and read up to its reply (a fresh snapshot and seq)."""
-    loop = asyncio.get_running_loop()
-    ws = fan.ws
+async def _send_join(c, fan: Fan, ws) -> bool:
     fan.joins += 1
-    ref = f"q{fan.joins}"
+    fan.join_ref = f"q{fan.joins}"
     try:
-        await ws.send_str(f'{{"op":"join","room":"queue:{c.event_id}","ref":"{ref}"}}')
-        deadline = loop.time() + JOIN_TIMEOUT
-        while True:
-            msg = await ws.receive(timeout=max(0.01, deadline - loop.time()))
-            if msg.type in _WS_END:
-                break
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            frame = orjson.loads(msg.data)
-            if frame.get("op") == "reply" and frame.get("ref") == ref:
-                if frame.get("ok"):
-                    data = frame.get("data") or {}
-                    fan.seq = data.get("seq")
-                    return data
-                code = (frame.get("error") or {}).get("code") or "join_failed"
-                c.api.errors[f"ws_{code}"] += 1
-                break
-    except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError, RuntimeError):
+        await ws.send_str(f'{{"op":"join","room":"queue:{c.event_id}","ref":"{fan.join_ref}"}}')
+        return True
+    except (aiohttp.ClientError, OSError, RuntimeError):
         c.api.errors["ws_join_failed"] += 1
-    await close_socket(fan)
-    _socket_down(c, fan, loop.time())
-    return None
+        await close_socket(fan)
+        _socket_down(c, fan, asyncio.get_running_loop().time())
+        return False
+
+
+async def _read(c, fan: Fan, ws) -> None:
+    """Drain the queue socket for as long as it is open, whatever the fan is doing (so the
+    server's heartbeat pings are answered even while a check is slow): replies and pushes
+    become the fan's news, and a seq gap sends a fresh join."""
+    try:
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                if msg.type is aiohttp.WSMsgType.ERROR:
+                    break
+                continue
+            try:
+                frame = orjson.loads(msg.data)
+            except orjson.JSONDecodeError:
+                continue
+            op = frame.get("op")
+            if op == "event":
+                seq = frame.get("seq")
+                if isinstance(seq, int) and isinstance(fan.seq, int):
+                    if seq <= fan.seq:
+                        continue
+                    if seq != fan.seq + 1:
+                        # Missed a push: join again for a fresh snapshot.
+                        c.seq_gaps += 1
+                        fan.seq = None
+                        if not await _send_join(c, fan, ws):
+                            return
+                        continue
+                if fan.seq is not None:
+                    fan.seq = seq
+                name, data = frame.get("event"), frame.get("data") or {}
+                if name == "queue-admitted":
+                    _deliver(fan, {**data, "status": "admitted"})
+                elif name == "queue-update" and isinstance(data, dict):
+                    # A new position in the same line is no news to act on: the fan
+                    # sleeps on (a wake-up per tick per fan is most of a crowd's CPU).
+                    if data.get("status") != fan.kind or fan.kind not in ("queued", "prequeue"):
+                        _deliver(fan, data)
+            elif op == "reply" and frame.get("ref") == fan.join_ref:
+                if not frame.get("ok"):
+                    c.api.errors["ws_" + str((frame.get("error") or {}).get("code") or "join_failed")] += 1
+                    break
+                data = frame.get("data") or {}
+                fan.seq = data.get("seq") if isinstance(data.get("seq"), int) else None
+                fan.joined = True
+                _deliver(fan, data)
+    except (aiohttp.ClientError, OSError, RuntimeError, asyncio.TimeoutError):
+        pass
+    if fan.ws is ws:                      # ended by the server or the network, not by us
+        fan.ws = None
+        if not ws.closed:
+            try:
+                await ws.close()
+            except Exception:
+                pass
+        _socket_down(c, fan, asyncio.get_running_loop().time())
+        wake(fan)
+
+
+def _deliver(fan: Fan, status: dict) -> None:
+    fan.news = status
+    wake(fan)
+
+
+def wake(fan: Fan) -> None:
+    waiter = fan.waiter
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+async def _sleep_until(c, fan: Fan, deadline: float) -> None:
+    """Until ``deadline`` (loop time), news on the socket, the socket going down, or the
+    event selling out: one future and one timer, no task."""
+    loop = asyncio.get_running_loop()
+    waiter = fan.waiter = loop.create_future()
+    timer = loop.call_at(deadline, wake, fan)
+    c.sleepers.add(fan)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        fan.waiter = None
+        c.sleepers.discard(fan)
 
 
 def _socket_down(c, fan: Fan, now: float) -> None:
@@ -190,20 +282,28 @@ def _socket_down(c, fan: Fan, now: float) -> None:
 
 async def close_socket(fan: Fan) -> None:
     ws, fan.ws = fan.ws, None
+    reader, fan.reader = fan.reader, None
     if ws is not None and not ws.closed:
         try:
             await ws.close()
         except Exception:
             pass
+    if reader is not None and not reader.done():
+        reader.cancel()
 
 
 async def next_status(c, fan: Fan, wake_at: float | None = None):
-    """The next news about this fan's place: a push, a rejoin's snapshot or a status poll.
-    None once ``wake_at`` passes; SOLD_OUT when the event sold out (unless ``--stay``)."""
+    """The next news about this fan's place: a push or a rejoin's snapshot from the
+    socket, or a status poll (every 3 s while the socket is down, every --poll-seconds
+    while it is up). None once ``wake_at`` passes; SOLD_OUT when the event sold out
+    (unless ``--stay``)."""
     loop = asyncio.get_running_loop()
     while True:
         if c.sold_out and not c.stay:
             return SOLD_OUT
+        if fan.news is not None:
+            status, fan.news = fan.news, None
+            return status
         now = loop.time()
         if wake_at is not None and now >= wake_at:
             return None
@@ -219,55 +319,12 @@ async def next_status(c, fan: Fan, wake_at: float | None = None):
             if r.ok and isinstance(r.data, dict):
                 return r.data
             continue
-        until = fan.poll_at
+        deadline = fan.poll_at
         if fan.ws is None:
-            until = min(until, fan.reconnect_at)
+            deadline = min(deadline, fan.reconnect_at)
         if wake_at is not None:
-            until = min(until, wake_at)
-        timeout = max(0.01, until - now)
-        if fan.ws is None:
-            await asyncio.sleep(timeout)
-            continue
-        c.sleepers.add(fan)
-        try:
-            msg = await fan.ws.receive(timeout=timeout)
-        except asyncio.TimeoutError:
-            continue
-        except (aiohttp.ClientError, OSError, RuntimeError):
-            msg = None
-        finally:
-            c.sleepers.discard(fan)
-        if msg is None or msg.type in _WS_END:
-            if c.sold_out and not c.stay:
-                return SOLD_OUT
-            await close_socket(fan)
-            _socket_down(c, fan, loop.time())
-            continue
-        if msg.type is not aiohttp.WSMsgType.TEXT:
-            continue
-        try:
-            frame = orjson.loads(msg.data)
-        except orjson.JSONDecodeError:
-            continue
-        if frame.get("op") != "event":
-            continue
-        seq = frame.get("seq")
-        if isinstance(seq, int) and isinstance(fan.seq, int):
-            if seq <= fan.seq:
-                continue
-            if seq != fan.seq + 1:
-                # A gap: something was missed. Join again for a fresh snapshot.
-                c.seq_gaps += 1
-                status = await join(c, fan)
-                if status is not None:
-                    return status
-                continue
-        fan.seq = seq
-        name, data = frame.get("event"), frame.get("data") or {}
-        if name == "queue-admitted":
-            return {**data, "status": "admitted"}
-        if name == "queue-update" and isinstance(data, dict):
-            return data
+            deadline = min(deadline, wake_at)
+        await _sleep_until(c, fan, deadline)
 
 
 async def leave(c, fan: Fan) -> None:

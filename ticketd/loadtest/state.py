@@ -13,8 +13,8 @@ class Fan:
     """One fan: a few dozen bytes of state, one task, at most one socket and one request."""
 
     __slots__ = ("index", "user_id", "token", "state", "arrive_at", "arrived_at", "first_check",
-                 "admitted_at", "ws", "seq", "joins", "backoff", "reconnect_at", "poll_at",
-                 "entered", "uncertain", "why", "queue_attempts")
+                 "admitted_at", "ws", "reader", "seq", "joins", "join_ref", "joined", "news", "waiter", "kind",
+                 "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts")
 
     def __init__(self, index: int, user_id: str | None, token: str):
         self.index = index
@@ -26,8 +26,14 @@ class Fan:
         self.first_check: float | None = None
         self.admitted_at: float | None = None
         self.ws = None
+        self.reader = None          # the task draining the queue socket
         self.seq: int | None = None
         self.joins = 0
+        self.join_ref: str | None = None
+        self.joined = False
+        self.news: dict | None = None    # latest status from the socket, not yet acted on
+        self.waiter = None               # the future the fan sleeps on
+        self.kind: str | None = None     # the status it is waiting in (queued, prequeue, …)
         self.backoff = 0.5
         self.reconnect_at = 0.0
         self.poll_at = 0.0
