@@ -604,6 +604,6 @@ async def run(opts: Options, ui) -> dict:
                 c.oversell = await check.books(c)
             c.phase = "done"
         finally:
-            await c.shutdown()
             ui.stop()
+            await c.shutdown()
         return c.summary()

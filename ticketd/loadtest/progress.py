@@ -120,7 +120,6 @@ class RichUI:
         self.console.print(text)
 
     def render(self):
-        from rich.console import Group
         from rich.panel import Panel
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -136,15 +135,17 @@ class RichUI:
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         grid.add_row("Phase", phase)
+        def bar(total, done, text):
+            row = Table.grid(padding=(0, 1))
+            row.add_row(ProgressBar(total=max(1, total), completed=min(done, max(1, total)), width=30), Text(text))
+            return row
+
         if s["phase"] == "accounts":
-            grid.add_row("Accounts", Group(ProgressBar(total=max(1, s["fans"]), completed=s["accounts"], width=40),
-                                           Text(f"{s['accounts']:,} / {s['fans']:,}")))
+            grid.add_row("Accounts", bar(s["fans"], s["accounts"], f"{s['accounts']:,} / {s['fans']:,}"))
         grid.add_row("Elapsed", f"{s['elapsed']:.1f} s")
         grid.add_row("Fans", f"{s['waiting']:,} waiting · {s['shopping']:,} admitted · {s['done']:,} done · "
                              f"{s['gaveUp']:,} gave up · {s['toCome']:,} to come")
-        stock = max(1, s["stock"])
-        grid.add_row("Tickets", Group(ProgressBar(total=stock, completed=min(s["sold"], stock), width=40),
-                                      Text(f"{s['sold']:,} / {s['stock']:,} sold · {s['held']:,} held")))
+        grid.add_row("Tickets", bar(s["stock"], s["sold"], f"{s['sold']:,} / {s['stock']:,} sold · {s['held']:,} held"))
         grid.add_row("Rates", f"{s['admissionsPerSecond']:.1f} admissions/s · {s['purchasesPerSecond']:.1f} purchases/s")
         if s["queueLength"] is not None:
             grid.add_row("Server", f"queue {s['queueLength']:,} · active shoppers {s['activeUsers']:,}")
