@@ -120,6 +120,10 @@ class Crowd:
         self.oversell: dict | None = None
         self.open_files: dict = {}
         self.cpu_at_start = 0.0
+        self.loop_lag = Samples()
+        self.gc_seconds = 0.0
+        self.gc_max_pause = 0.0
+        self._gc_started: float | None = None
         self.cpu_run: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
@@ -312,8 +316,9 @@ class Crowd:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
-        sampler = asyncio.ensure_future(self._sample())
-        self._tasks.append(sampler)
+        gc.callbacks.append(self._gc_timer)
+        self._tasks.append(asyncio.ensure_future(self._sample()))
+        self._tasks.append(asyncio.ensure_future(self._watch_loop()))
         tasks = [asyncio.ensure_future(run_fan(self, fan)) for fan in self.fans]
         done, pending = await asyncio.wait(tasks, timeout=self.opts.timeout)
         if pending:
@@ -329,6 +334,23 @@ class Crowd:
         self.cpu_run = _cpu() - self.cpu_at_start
         self.phase = "checking"
         await self._sample_once()
+
+    def _gc_timer(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started is not None:
+            pause = time.perf_counter() - self._gc_started
+            self.gc_seconds += pause
+            self.gc_max_pause = max(self.gc_max_pause, pause)
+            self._gc_started = None
+
+    async def _watch_loop(self) -> None:
+        """How late a 100 ms sleep wakes: when this grows, the tool itself is the
+        bottleneck and every latency it measures is inflated by as much."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            self.loop_lag.add(max(0.0, time.monotonic() - before - 0.1))
 
     async def _sample(self) -> None:
         """Once a second: the tool's own gauges, and a poll of the server's stats unless the
@@ -457,6 +479,8 @@ class Crowd:
 
     async def shutdown(self) -> None:
         self._stopping = True
+        if self._gc_timer in gc.callbacks:
+            gc.callbacks.remove(self._gc_timer)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -515,6 +539,9 @@ class Crowd:
             "toolCpuSeconds": round(usage.ru_utime + usage.ru_stime, 2),
             "toolCpuRunSeconds": None if self.cpu_run is None else round(self.cpu_run, 2),
             "toolMaxRssMB": round(usage.ru_maxrss / 1024, 1),
+            "toolLoopLagMs": self.loop_lag.summary(1000, 1),
+            "toolGcSeconds": round(self.gc_seconds, 3),
+            "toolGcMaxPauseMs": round(self.gc_max_pause * 1000, 1),
             "openFiles": self.open_files,
             "event": {"id": self.event_id, "name": (self.event or {}).get("name")},
             "target": self.api.target.host,
@@ -525,6 +552,11 @@ class Crowd:
                                           + RATE_LIMIT_NOTE] if self.api.rate_limited else []),
             "fatal": self.fatal,
         }
+        lag = self.loop_lag.percentile(99)
+        if lag is not None and lag > 0.2:
+            out["warnings"].append(f"the tool itself was behind (event-loop lag p99 {lag * 1000:.0f} ms): the "
+                                   "latencies above include that much of its own delay; spread the arrival "
+                                   "(--arrival ramp:SECONDS), use fewer fans, or give the tool a core of its own")
         out["exitCode"] = exit_code(out)
         return out
 

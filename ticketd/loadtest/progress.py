@@ -189,7 +189,7 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         ("Server errors (5xx)", f"{s['serverErrors']:,}"),
         ("Oversell check", oversell),
         ("Tool CPU", f"{s['toolCpuSeconds']:.1f} s in all, {_fmt(s['toolCpuRunSeconds'], ' s')} while the fans ran; "
-                     f"{s['toolMaxRssMB']:.0f} MB max RSS"),
+                     f"{s['toolMaxRssMB']:.0f} MB max RSS; event-loop lag p99 {_fmt(s['toolLoopLagMs']['p99'], ' ms')}"),
     ]
     if s["rateLimited"]:
         rows.append(("Rate limited (429)", f"{s['rateLimited']:,}: start the target with TICKETD_RATE_LIMITS=off"))
