@@ -18,6 +18,7 @@ from .state import DONE, GAVE_UP, SHOPPING, WAITING, Fan, Held
 SOLD_OUT = {"status": "sold_out"}   # next_status(): the event sold out while this fan waited
 FAST_POLL = 3.0                     # seconds between status polls while the socket is down (the page's)
 JOIN_TIMEOUT = 15.0                 # a join with no reply by then counts as a failed socket
+SOLD_OUT_SPREAD = 2.0              # seconds over which waiting fans leave once it is sold out
 MAX_ATTEMPTS = 6                    # tries of one request on no answer, 429 or 5xx
 _WS_END = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
            aiohttp.WSMsgType.ERROR)
@@ -76,6 +77,9 @@ async def queue_up(c, fan: Fan) -> bool:
             c.on_admitted(fan)
             return True
         if status is SOLD_OUT:
+            # Fans see "sold out" and close the page over a moment, not all in one
+            # instant (thousands of leaves in one loop pass stall the tool itself).
+            await asyncio.sleep(random.uniform(0, SOLD_OUT_SPREAD))
             await leave(c, fan)
             c.give_up(fan, "sold_out")
             return False
