@@ -13,7 +13,7 @@ import urllib.parse
 import aiohttp
 import orjson
 
-from .stats import ErrorCounts
+from .stats import ErrorCounts, Samples
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -70,6 +70,7 @@ class Api:
         self.rate_limited = 0
         self.requests = 0
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.ws_connect_seconds = Samples()
 
     def count_failure(self, status: int, code: str) -> None:
         self.errors[code] += 1
@@ -130,10 +131,13 @@ class Api:
     async def ws_connect(self, token: str | None = None) -> aiohttp.ClientWebSocketResponse | None:
         """A socket on ``/ws`` (``?token=`` when given), or None after counting why not."""
         url = self.target.ws + (f"?token={urllib.parse.quote(token)}" if token else "")
+        started = time.monotonic()
         try:
-            return await self.session.ws_connect(
+            ws = await self.session.ws_connect(
                 url, autoping=True, heartbeat=None, compress=0, max_msg_size=0,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0))
+            self.ws_connect_seconds.add(time.monotonic() - started)
+            return ws
         except aiohttp.WSServerHandshakeError as exc:
             self.count_failure(exc.status, f"ws_handshake_{exc.status}")
         except asyncio.TimeoutError:

@@ -533,6 +533,7 @@ class Crowd:
             "arrival": self.opts.arrival,
             "ticketsPerFan": self.opts.tickets_per_fan,
             "arrivalLagSeconds": self.arrival_lag.summary(1, 3),
+            "wsConnectMs": self.api.ws_connect_seconds.summary(1000, 1),
             "pushSockets": self.push_sockets_joined,
             "reconnects": self.reconnects,
             "seqGaps": self.seq_gaps,
