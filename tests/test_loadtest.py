@@ -95,6 +95,34 @@ def test_small_crowd_sells_out_exactly_and_reports(ticketd_processes, database_u
     assert "Oversell check" in page and "Push latency" in page
 
 
+def test_seated_crowd_gets_every_seat_once(ticketd_processes, database_url, tmp_path):
+    (proc,) = ticketd_processes(1, TICKETD_RATE_LIMITS="off", TICKETD_ADMISSION_INTERVAL=0.5)
+    subprocess.run([sys.executable, "-m", "ticketd", "create-admin", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
+                   env=proc.env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    admin = _http("POST", proc.url + "/api/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["token"]
+    event = _http("POST", proc.url + "/api/events", {
+        "name": "Seated Night", "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z",
+        "ticketTypes": [{"name": "Stalls", "price": 60, "maxPerOrder": 4}],
+        "seating": {"sections": [{"name": "A", "rows": 3, "seatsPerRow": 8, "ticketType": "Stalls"}]},
+        "queue": {"mode": "on", "capacity": 10, "sessionSeconds": 120}}, admin)["event"]
+
+    done = subprocess.run(
+        _loadtest_command(proc.url, "--event", event["id"], "--fans", "60", "--admin-email", ADMIN_EMAIL,
+                          "--admin-password", ADMIN_PASSWORD, "--think", "0-0.3", "--pay", "0", "--json"),
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = _last_json_line(done.stdout)
+    assert summary["sold"] == 24 and summary["oversold"] == 0 and summary["oversell"]["duplicateSeats"] == 0
+    seats = db_query(database_url, "SELECT s.status, count(*) FROM seats s WHERE s.event_id = %s GROUP BY 1",
+                     (int(event["id"]),))
+    assert seats == [("sold", 24)]
+    owners = db_query(database_url, "SELECT count(*), count(DISTINCT seat) FROM reservations r, "
+                                    "unnest(r.seat_ids) AS seat WHERE r.event_id = %s AND r.status = 'confirmed'",
+                      (int(event["id"]),))
+    assert owners == [(24, 24)]
+
+
 def test_proof_of_work_finds_the_first_nonce_with_enough_zero_bits():
     nonce = pow.solve("abc123", 12)
     assert pow.verify("abc123", nonce, 12)
