@@ -173,3 +173,6 @@ class _Capture:
 
     def stop(self) -> None:
         self.ui.stop()
+
+    def note(self, text: str) -> None:
+        self.ui.note(text)

@@ -631,6 +631,7 @@ async def run(opts: Options, ui) -> dict:
                               f"{needed} the run may need (2 per fan): connections are capped at {limit}, so "
                               "fans may wait for one; raise it with ulimit -n (hard limit) for a faithful run")
         ui.start(c)
+        ui.note(f"note: {RATE_LIMIT_NOTE}")
         try:
             try:
                 await c.prepare(ui)
