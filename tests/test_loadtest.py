@@ -154,7 +154,8 @@ async def test_a_target_that_answers_500_fails_the_run(aiohttp_server, tmp_path)
 class ContractTarget:
     """A small stand-in for the parts of CONTRACT.md this server does not have yet: the
     admin bulk account route, ``queue.challengeBits``, and an on-sale with ``saleStartsAt``
-    (``closed``, then ``prequeue``, then queued and admitted by pushes on ``queue:``)."""
+    (``closed``, then ``prequeue``, then queued and admitted by pushes on ``queue:``), with
+    every queue socket closed as the sale starts."""
 
     def __init__(self, *, fans: int, stock: int, bits: int, capacity: int):
         self.fans, self.stock, self.available, self.bits, self.capacity = fans, stock, stock, bits, capacity
@@ -171,6 +172,7 @@ class ContractTarget:
         self.queue: list[str] = []
         self.admitted: set[str] = set()
         self.checks = Counter()
+        self.dropped = 0
         self.bulk_calls: list[dict] = []
         self.reservations: dict[str, dict] = {}
         self.sockets: dict[str, set] = {}          # user id -> queue sockets
@@ -248,6 +250,12 @@ class ContractTarget:
                 started = True
                 random.shuffle(self.prequeue)
                 self.queue[:0], self.prequeue = self.prequeue, []
+                # The nastiest moment for an instance to go away: every queue socket is
+                # closed (1001) as the sale starts; fans must reconnect and rejoin.
+                for sockets in list(self.sockets.values()):
+                    for ws in list(sockets):
+                        self.dropped += 1
+                        await ws.close(code=1001, message=b"going away")
             if not started:
                 continue
             admitted_now = set()
@@ -392,7 +400,7 @@ class ContractTarget:
         return ws
 
 
-async def test_bulk_accounts_proof_of_work_and_prequeue_against_the_contract(aiohttp_server):
+async def test_bulk_accounts_proof_of_work_prequeue_and_reconnects_against_the_contract(aiohttp_server):
     target = ContractTarget(fans=30, stock=20, bits=10, capacity=4)
     server = await aiohttp_server(target.app, host="127.0.0.1")
     proc = await asyncio.create_subprocess_exec(
@@ -416,3 +424,4 @@ async def test_bulk_accounts_proof_of_work_and_prequeue_against_the_contract(aio
                if r["status"] == "confirmed") == 20
     assert summary["soldOutSeconds"] is not None
     assert summary["seqGaps"] == 0 and summary["pushMs"]["samples"] > 0
+    assert target.dropped == 30 and summary["reconnects"] > 0   # those still waiting at the sell-out need not
