@@ -22,6 +22,8 @@ from .fan import run_fan, wake
 from .state import DONE, GAVE_UP, NOT_ARRIVED, SHOPPING, WAITING, Fan, Held, Inventory, PushTracker
 from .stats import ErrorCounts, Samples, Timeline
 
+POW_POOL_BITS = 14     # from 2**14 hashes (~15 ms) a solve goes to worker processes
+POW_SLICE = 4096       # hashes per slice when solving on the event loop
 RATE_LIMIT_NOTE = ("the target must run with TICKETD_RATE_LIMITS=off: a crowd from one machine "
                    "trips the per-address abuse limits")
 
@@ -209,17 +211,30 @@ class Crowd:
         return max(1, k)
 
     async def solve(self, challenge: str, bits: int) -> str:
+        """A proof-of-work nonce: on the worker processes when the event's toll is high
+        enough to have started them, else here in slices that keep the loop responsive."""
         started = time.monotonic()
-        if bits < 14:
-            nonce = pow.solve(challenge, bits)
-        else:
-            if self._pow_pool is None:
-                from concurrent.futures import ProcessPoolExecutor
-                self._pow_pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+        if self._pow_pool is not None and bits >= POW_POOL_BITS:
             nonce = await asyncio.get_running_loop().run_in_executor(self._pow_pool, pow.solve, challenge, bits)
+        else:
+            start, nonce = 0, None
+            while nonce is None:
+                nonce = pow.solve_range(challenge, bits, start, POW_SLICE)
+                start += POW_SLICE
+                if nonce is None:
+                    await asyncio.sleep(0)
         self.pow_solves += 1
         self.pow_seconds += time.monotonic() - started
         return nonce
+
+    async def _start_pow_pool(self) -> None:
+        """Worker processes for a high toll, forked now, while the tool has next to no
+        sockets: a process forked later would hold copies of the fans' sockets open."""
+        from concurrent.futures import ProcessPoolExecutor
+        workers = os.cpu_count() or 1
+        self._pow_pool = ProcessPoolExecutor(max_workers=workers)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pow_pool, time.sleep, 0.05) for _ in range(workers)))
 
     def check_sold_out(self) -> None:
         if self.sold_out or self.t0 is None or self.inventory.total_available > 0:
@@ -242,6 +257,8 @@ class Crowd:
         self.event = r.data["event"]
         queue = self.event.get("queue") or {}
         self.challenge_bits = int(queue.get("challengeBits") or 0)
+        if self.challenge_bits >= POW_POOL_BITS:
+            await self._start_pow_pool()
         if self.opts.ticket_type and self.opts.ticket_type not in {str(t["id"]) for t in self.event["ticketTypes"]}:
             raise Fatal(f"event {self.event_id} has no ticket type {self.opts.ticket_type}")
         if self.opts.admin_email:

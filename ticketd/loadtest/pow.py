@@ -40,3 +40,18 @@ def solve(challenge: str, bits: int, start: int = 0) -> str:
         if int.from_bytes(h.digest(), "big") < limit:
             return str(nonce)
         nonce += 1
+
+
+def solve_range(challenge: str, bits: int, start: int, count: int) -> str | None:
+    """The first good nonce in ``start .. start + count - 1``, or None: lets a caller on an
+    event loop solve in slices and stay responsive."""
+    if bits <= 0:
+        return str(start)
+    prefix = hashlib.sha256(f"{challenge}:".encode())
+    limit = 1 << (256 - bits)
+    for nonce in range(start, start + count):
+        h = prefix.copy()
+        h.update(str(nonce).encode())
+        if int.from_bytes(h.digest(), "big") < limit:
+            return str(nonce)
+    return None
