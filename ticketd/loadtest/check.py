@@ -14,6 +14,21 @@ async def _bounded(coros, limit: int = 32):
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+async def _settle(c, longest: float = 10.0) -> None:
+    """After fans were stopped mid-request, the server may still be finishing holds they
+    sent: wait until the event's availability reads the same twice half a second apart."""
+    previous = None
+    deadline = asyncio.get_running_loop().time() + longest
+    while asyncio.get_running_loop().time() < deadline:
+        r = await c.api.call("GET", f"/api/events/{c.event_id}")
+        counts = ({str(t["id"]): t.get("available") for t in r.data["event"].get("ticketTypes") or []}
+                  if r.ok and isinstance((r.data or {}).get("event"), dict) else None)
+        if counts is not None and counts == previous:
+            return
+        previous = counts
+        await asyncio.sleep(0.5)
+
+
 async def books(c) -> dict:
     """Reconcile the tool's ledger with the server, then compare with the event's final
     availability. ``oversold`` counts tickets or seats the server gave out beyond what
@@ -22,6 +37,8 @@ async def books(c) -> dict:
     event_id = c.event_id
     from .state import Held
 
+    if c.interrupted or c.timed_out:
+        await _settle(c)
     # Holds still pending (or whose confirm got no clear answer): ask the server.
     async def refresh(held):
         fan = c.fans[held.fan]

@@ -9,6 +9,7 @@ import gc
 import os
 import random
 import resource
+import signal
 import time
 import uuid
 from collections import Counter
@@ -118,6 +119,7 @@ class Crowd:
         self.push_sockets_open = 0
         self.push_sockets_joined = 0
         self.timed_out = False
+        self.interrupted = False
         self.fatal: str | None = None
         self.oversell: dict | None = None
         self.open_files: dict = {}
@@ -339,15 +341,25 @@ class Crowd:
         self._tasks.append(asyncio.ensure_future(self._sample()))
         self._tasks.append(asyncio.ensure_future(self._watch_loop()))
         tasks = [asyncio.ensure_future(run_fan(self, fan)) for fan in self.fans]
-        done, pending = await asyncio.wait(tasks, timeout=self.opts.timeout)
-        if pending:
+        try:
+            done, pending = await asyncio.wait(tasks, timeout=self.opts.timeout)
+        except asyncio.CancelledError:
+            # Ctrl-C: stop the fans, but still check the books and print the summary
+            # (a second Ctrl-C stops everything).
+            asyncio.current_task().uncancel()
+            self.interrupted = True
+            self.warnings.append("interrupted (Ctrl-C): the fans were stopped where they were")
+            done = {t for t in tasks if t.done()}
+            pending = {t for t in tasks if not t.done()}
+        if pending and not self.interrupted:
             self.timed_out = True
             self.warnings.append(f"{len(pending)} fans had not finished after --timeout {self.opts.timeout:g} s")
+        if pending:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
-            if task.exception() is not None:
+            if not task.cancelled() and task.exception() is not None:
                 self.tool_error()
         self.ended = time.monotonic()
         self.cpu_run = _cpu() - self.cpu_at_start
@@ -559,6 +571,7 @@ class Crowd:
             "serverStats": self.server_stats_ok,
             "oversell": self.oversell,
             "timedOut": self.timed_out,
+            "interrupted": self.interrupted,
             "toolCpuSeconds": round(usage.ru_utime + usage.ru_stime, 2),
             "toolCpuRunSeconds": None if self.cpu_run is None else round(self.cpu_run, 2),
             "toolMaxRssMB": round(usage.ru_maxrss / 1024, 1),
@@ -593,6 +606,8 @@ def exit_code(summary: dict) -> int:
     books = summary.get("oversell") or {}
     if summary["serverErrors"] or summary["oversold"] or summary["timedOut"] or books.get("ok") is False:
         return 1
+    if summary.get("interrupted"):
+        return 130
     if summary["fatal"]:
         return 2
     if summary["oversold"] is None:
@@ -606,6 +621,25 @@ def _snapshot_counts(data: dict) -> dict:
         return counts
     event = data.get("event") if isinstance(data.get("event"), dict) else data
     return {str(t["id"]): t.get("available") for t in event.get("ticketTypes") or [] if "id" in t}
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM does what Ctrl-C does (asyncio.run's own handler): the first one stops the
+    fans and still checks the books and prints the summary; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    count = 0
+
+    def handler():
+        nonlocal count
+        count += 1
+        if count > 1:
+            os._exit(143)
+        task.cancel()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, handler)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
 
 
 def raise_open_files(needed: int) -> dict:
@@ -649,12 +683,17 @@ async def run(opts: Options, ui) -> dict:
                               "fans may wait for one; raise it with ulimit -n (hard limit) for a faithful run")
         ui.start(c)
         ui.note(f"note: {RATE_LIMIT_NOTE}")
+        _stop_on_sigterm()
         try:
             try:
                 await c.prepare(ui)
                 await c.play()
             except Fatal as exc:
                 c.fatal = str(exc)
+            except asyncio.CancelledError:      # Ctrl-C or SIGTERM before the fans came
+                asyncio.current_task().uncancel()
+                c.interrupted = True
+                c.warnings.append("interrupted before the crowd arrived")
             if c.inventory is not None and c.t0 is not None:
                 c.phase = "checking"
                 c.oversell = await check.books(c)

@@ -421,7 +421,13 @@ async def _send(c, fan: Fan, path: str, body, headers, hold: bool = False):
     after no answer or a 5xx may still exist: the final check asks the server."""
     maybe = False
     for attempt in range(MAX_ATTEMPTS):
-        r = await c.api.call("POST", path, fan.token, body=body, headers=headers)
+        try:
+            r = await c.api.call("POST", path, fan.token, body=body, headers=headers)
+        except asyncio.CancelledError:
+            # Stopped mid-request (--timeout, Ctrl-C): the hold may have been made.
+            if hold:
+                fan.uncertain = True
+            raise
         if r.status == 0 or r.status >= 500:
             maybe = True
         if r.ok or not r.transient or attempt == MAX_ATTEMPTS - 1:
