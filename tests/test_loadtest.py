@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ticketd.loadtest import pow
 
-from conftest import db_query
+from helpers import db_query
 from servers import ROOT
 
 ADMIN_EMAIL = "loadtest-admin@example.com"

@@ -25,6 +25,15 @@ INSERT INTO users (email, name, password_hash, role) VALUES (%s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id, email, name, role
 """
+# Rehearsal accounts: many at once, one password hash for all (nobody knows the password;
+# the caller gets tokens), so creating thousands does not cost thousands of scrypt runs.
+INSERT_BULK_USERS = """
+INSERT INTO users (email, name, password_hash, role)
+SELECT %(prefix)s || '-' || n || '@loadtest.invalid', %(prefix)s || ' ' || n, %(password_hash)s, 'user'
+FROM generate_series(1, %(count)s) AS n
+ON CONFLICT DO NOTHING
+RETURNING id, email
+"""
 UPSERT_ADMIN = """
 INSERT INTO users (email, name, password_hash, role) VALUES (%s, %s, %s, 'admin')
 ON CONFLICT (lower(email)) DO UPDATE SET role = 'admin', password_hash = EXCLUDED.password_hash
@@ -160,6 +169,14 @@ async def get_user(pool, user_id: int) -> dict:
     if row is None:
         raise errors.Unauthorized("Unknown user")
     return row
+
+
+async def create_bulk_users(pool, prefix: str, count: int) -> list[dict]:
+    """``count`` new accounts ``{prefix}-{n}@loadtest.invalid`` (those already there are
+    skipped); their password is random and thrown away."""
+    password_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(24))
+    return await db.fetch_all(pool, INSERT_BULK_USERS, {"prefix": prefix, "count": count,
+                                                        "password_hash": password_hash})
 
 
 async def create_admin(pool, email: str, password: str, name: str = "Administrator") -> dict:

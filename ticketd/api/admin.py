@@ -4,7 +4,7 @@ import datetime
 
 from aiohttp import web
 
-from .. import appkeys, events
+from .. import appkeys, auth, events
 from ..changes import Announcement
 from . import schemas
 from .http import event_id, json_response, parse_body, require_admin
@@ -57,3 +57,28 @@ async def announce(request: web.Request) -> web.Response:
     await app[appkeys.feed].emit(Announcement(announced, body["message"],
                                               datetime.datetime.now(datetime.timezone.utc)))
     return json_response({"ok": True}, status=202)
+
+
+@routes.post("/api/admin/users/bulk")
+async def bulk_users(request: web.Request) -> web.Response:
+    """Accounts for a rehearsal (`ticketd loadtest`), up to 5,000 a call, with a bearer token
+    each: `{prefix}-{n}@loadtest.invalid`, nobody's password (admins).
+    ---
+    summary: Create rehearsal accounts
+    tags: [admin]
+    security: [{bearer: []}]
+    requestBody: {required: true, content: {application/json: {schema: BulkUsersRequest}}}
+    responses:
+      201: {description: The new accounts (any already there are left out),
+            content: {application/json: {schema: BulkUsersResponse}}}
+      400: ValidationError
+      401: Unauthorized
+      403: Forbidden
+    """
+    require_admin(request)
+    body = await parse_body(request, schemas.BulkUsersRequest())
+    app = request.app
+    rows = await auth.create_bulk_users(app[appkeys.db], body["prefix"], body["count"])
+    signer = app[appkeys.signer]
+    return json_response({"users": [{"id": str(r["id"]), "email": r["email"], "token": signer.issue(r["id"], "user")}
+                                    for r in rows]}, status=201)

@@ -142,6 +142,12 @@ class PassRequest(Strict):
     return_to = fields.String(data_key="return", required=True, validate=validate.Length(min=1, max=2000))
 
 
+class BulkUsersRequest(Strict):
+    count = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5000))
+    prefix = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9-]{0,59}\Z", error="Lowercase letters, digits and dashes, at most 60"))
+
+
 class AnnounceRequest(Strict):
     message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
@@ -309,6 +315,16 @@ class Stats(Schema):
     mode = _always(fields.String(validate=validate.OneOf(QUEUE_MODES)))
     capacity = _always(fields.Integer())
     instances = _always(fields.Integer())
+
+
+class BulkUser(Schema):
+    id = _always(fields.String())
+    email = _always(fields.String())
+    token = _always(fields.String())
+
+
+class BulkUsersResponse(Schema):
+    users = _always(fields.List(fields.Nested(BulkUser)))
 
 
 class Accepted(Schema):

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 
 from .client import retry_delay
-from .state import DONE, GAVE_UP, SHOPPING, WAITING, Fan, Held
+from .state import DONE, SHOPPING, WAITING, Fan
 
 SOLD_OUT = {"status": "sold_out"}   # next_status(): the event sold out while this fan waited
 FAST_POLL = 3.0                     # seconds between status polls while the socket is down (the page's)
