@@ -52,7 +52,8 @@ class TicketdProcess:
     ``own_session`` starts it as a terminal would run it, in a process group of its own."""
 
     def __init__(self, database_url: str | None, redis_url: str | None, secret: str | None,
-                 name: str, *, data_dir: Path | None = None, own_session: bool = False, **env):
+                 name: str, *, data_dir: Path | None = None, own_session: bool = False,
+                 args: tuple[str, ...] = (), **env):
         self.port = free_port()
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
@@ -64,7 +65,7 @@ class TicketdProcess:
                     **{k: v for k, v in given.items() if v is not None},
                     "TICKETD_INSTANCE_ID": name, "PYTHONPATH": str(ROOT),
                     **{k: str(v) for k, v in env.items()}}
-        self.args = ["--data-dir", str(data_dir)] if data_dir else []
+        self.args = (["--data-dir", str(data_dir)] if data_dir else []) + list(args)
         self.own_session = own_session
         self.process: subprocess.Popen | None = None
 

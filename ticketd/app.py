@@ -46,7 +46,8 @@ async def redis_ctx(app: web.Application):
     # A bounded pool that waits for a free connection: redis-py's default pool raises
     # MaxConnectionsError past 100 concurrent commands, which a burst of arrivals reaches.
     pool = aioredis.BlockingConnectionPool.from_url(
-        app[appkeys.config].redis_url, max_connections=256, timeout=5,
+        # Waiting for a free connection is our own load, not Redis being down: give it time.
+        app[appkeys.config].redis_url, max_connections=256, timeout=20,
         socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
     client = aioredis.Redis.from_pool(pool)
     app[appkeys.redis] = client

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import __version__, auth, db, demo, embedded, loadtest
+from . import __version__, auth, db, demo, embedded, loadtest, workers
 from .config import Config, ConfigError
 
 log = logging.getLogger("ticketd")
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                            description="Run the server (migrations first; demo data on a first start).")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", default="1",
+                       help="processes serving the port, each a full instance (default 1; auto: one per core)")
 
     sub.add_parser("migrate", parents=[data_dir], help="apply database migrations",
                    description="Apply every numbered migration in sql/ not applied yet.")
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
             config = dataclasses.replace(config, **overrides)
-            _check_port_free(config.host, config.port)
+            if not workers.is_worker():  # a worker shares the port with its siblings
+                _check_port_free(config.host, config.port)
         with services(config, args.data_dir.resolve()) as config:
             return COMMANDS[args.command](config, args)
     except (ConfigError, RuntimeError) as exc:
@@ -176,15 +179,26 @@ def _rotate_keys(config: Config, args) -> int:
 
 
 def _serve(config: Config, args) -> int:
+    try:
+        count = workers.count(args.workers)
+    except ValueError:
+        raise ConfigError(f"--workers must be a number of at least 1, or auto (got {args.workers!r})") from None
+    if not workers.is_worker():
+        async def prepare(pool):
+            return await demo.create_demo(pool) if await demo.needs_demo(pool) else None
+        credentials = asyncio.run(_with_pool(config, prepare))
+        if credentials:
+            print(f"\nFirst start: demo data created (this password is shown only once).\n"
+                  f"  admin email:    {credentials['email']}\n"
+                  f"  admin password: {credentials['password']}\n", flush=True)
+        if count > 1:
+            return workers.Supervisor(config, count).run()
+    return _serve_one(config, reuse_port=workers.is_worker())
+
+
+def _serve_one(config: Config, reuse_port: bool) -> int:
     from .app import create_app
 
-    async def prepare(pool):
-        return await demo.create_demo(pool) if await demo.needs_demo(pool) else None
-    credentials = asyncio.run(_with_pool(config, prepare))
-    if credentials:
-        print(f"\nFirst start: demo data created (this password is shown only once).\n"
-              f"  admin email:    {credentials['email']}\n"
-              f"  admin password: {credentials['password']}\n", flush=True)
     with contextlib.suppress(ImportError):
         import uvloop
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -199,7 +213,10 @@ def _serve(config: Config, args) -> int:
         web.run_app(app, host=config.host, port=config.port, access_log=None,
                     print=lambda _: print(f"ticketd {__version__} listening on {url}  (Ctrl-C stops)",
                                           flush=True),
-                    shutdown_timeout=5,
+                    shutdown_timeout=5, reuse_port=reuse_port,
+                    # A spike of arrivals must not overflow the accept queue (aiohttp's
+                    # default is 128; the kernel caps it at net.core.somaxconn).
+                    backlog=4096,
                     # Dead peers are found by the WebSocket heartbeat and the HTTP keep-alive
                     # timeout; a TCP keepalive setsockopt per connection buys nothing more.
                     tcp_keepalive=False)

@@ -52,6 +52,11 @@ async def error_middleware(request: web.Request, handler):
         message = "Request body too large (limit 64 KiB)" if exc.status == 413 else exc.reason
         return error_response(errors.HttpError(exc.status, _HTTP_CODES.get(exc.status, "error"),
                                                message, _passthrough_headers(exc)))
+    except ConnectionResetError:
+        # The client went away mid-request (a phone losing signal, a load generator giving up
+        # on an upgrade): nothing to answer and nothing wrong here. aiohttp drops the reply.
+        log.debug("%s %s: client gone", request.method, request.path)
+        return web.Response(status=400)
     except Exception as exc:
         error = classify(exc)
         if error is None:

@@ -10,6 +10,8 @@ from .hub import RoomKind
 
 
 def room_kinds(pool, waiting_room: WaitingRoom, admission_interval: float) -> list[RoomKind]:
+    known = KnownEvents(pool)
+
     async def anyone(identity, event_id: int) -> None:
         pass
 
@@ -18,7 +20,7 @@ def room_kinds(pool, waiting_room: WaitingRoom, admission_interval: float) -> li
             raise errors.Unauthorized()
         if not identity.is_admin:
             raise errors.Forbidden("Administrators only")
-        await events.require_event(pool, event_id)
+        await known.require(event_id)
 
     async def event_snapshot(identity, event_id: int) -> dict:
         event = await events.get_event(pool, event_id, waiting_room.is_active)
@@ -32,11 +34,25 @@ def room_kinds(pool, waiting_room: WaitingRoom, admission_interval: float) -> li
     async def stats_snapshot(identity, event_id: int) -> dict:
         return await waiting_room.stats(event_id)
 
-    queue = QueueRoom(pool, waiting_room, admission_interval)
+    queue = QueueRoom(known, waiting_room, admission_interval)
     return [RoomKind("event", anyone, event_snapshot, shared=True),
             RoomKind("seats", anyone, seats_snapshot, shared=True),
             RoomKind("queue", queue.authorize, queue.snapshot, queue.personalize),
             RoomKind("admin", admins, stats_snapshot)]
+
+
+class KnownEvents:
+    """Which events exist, asked of PostgreSQL once per event: a crowd joining a queue room
+    at the start of a sale should not cost a query each (events are never deleted)."""
+
+    def __init__(self, pool):
+        self._pool = pool
+        self._known: set[int] = set()
+
+    async def require(self, event_id: int) -> None:
+        if event_id not in self._known:
+            await events.require_event(self._pool, event_id)
+            self._known.add(event_id)
 
 
 class QueueRoom:
@@ -54,8 +70,8 @@ class QueueRoom:
     MIN_FRONT = 100
     MAX_FRONT = 2000
 
-    def __init__(self, pool, waiting_room: WaitingRoom, admission_interval: float):
-        self._pool = pool
+    def __init__(self, known: KnownEvents, waiting_room: WaitingRoom, admission_interval: float):
+        self._known = known
         self._room = waiting_room
         self._rotation = max(1, round(self.REFRESH_SECONDS / admission_interval))
         self._turn = 0
@@ -67,7 +83,7 @@ class QueueRoom:
     async def authorize(self, identity, event_id: int) -> None:
         if identity is None:
             raise errors.Unauthorized("Sign in to follow your place in the queue")
-        await events.require_event(self._pool, event_id)
+        await self._known.require(event_id)
 
     async def snapshot(self, identity, event_id: int) -> dict:
         status = await self._room.status(event_id, identity.shopper)
