@@ -18,7 +18,7 @@ from ticketd.app import create_app
 from ticketd.auth import TokenSigner, hash_password
 from ticketd.config import Config
 
-from helpers import TEST_SECRET, USER_PASSWORD, Api
+from helpers import TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api
 from openapi_check import OpenApiCheck
 from servers import RedisServer, TicketdProcess
 
@@ -66,7 +66,7 @@ def clean_state(database_url, redis_url):
 def config(database_url, redis_url, clean_state) -> Config:
     return Config(database_url=database_url, redis_url=redis_url, secret=TEST_SECRET,
                   hold_seconds=600, expiry_interval=0.2, admission_interval=0.2,
-                  push_interval_ms=100, db_pool_size=30)
+                  push_interval_ms=100, db_pool_size=30, rate_limits=TEST_LIMITS)
 
 
 @pytest.fixture

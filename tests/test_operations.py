@@ -153,3 +153,18 @@ async def test_browsers_get_an_html_404_and_api_clients_json(client):
         async with client.get(path, headers=headers) as resp:
             body = await resp.json()
             assert resp.status == 404 and body["error"]["code"] == "not_found", path
+
+
+async def test_pages_carry_a_strict_content_security_policy(client):
+    async with client.get("/") as resp:
+        policy = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert "frame-ancestors 'none'" in policy and resp.headers["X-Frame-Options"] == "DENY"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    async with client.get("/api/events") as resp:
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" not in resp.headers
+        assert len(resp.headers["X-Request-Id"]) == 16
+    async with client.get("/healthz", headers={"X-Request-Id": "lb-1234"}) as resp:
+        assert resp.headers["X-Request-Id"] == "lb-1234"

@@ -10,7 +10,7 @@ import pytest
 
 from ticketd.config import DEFAULT_LIMITS, Config, ConfigError, Limit
 
-from helpers import USER_PASSWORD, Api
+from helpers import USER_PASSWORD, Api, until
 
 LOOPBACK_PROXY = (ipaddress.ip_network("127.0.0.1/32"),)
 SMALL_LIMITS = {**DEFAULT_LIMITS,
@@ -130,3 +130,35 @@ def test_limits_come_from_the_environment():
         Config.from_env({"TICKETD_LIMIT_RESERVATIONS_PER_ACCOUNT": "lots"})
     with pytest.raises(ConfigError, match="TICKETD_TRUSTED_PROXIES"):
         Config.from_env({"TICKETD_TRUSTED_PROXIES": "not-an-address"})
+
+
+async def test_the_other_abuse_limits_answer_429(aiohttp_client, make_app, admin_token):
+    small = {**SMALL_LIMITS, "registrations_per_address": Limit(2, 600), "ws_connections_per_address": Limit(3, 60),
+             "queue_calls_per_shopper": Limit(4, 60), "announcements_per_admin": Limit(2, 60)}
+    api = Api(await aiohttp_client(make_app(rate_limits=small)))
+    fans = [await api.register("nat") for _ in range(2)]
+    code, err = await api.call("POST", "/api/auth/register",
+                               json={"email": "third@example.com", "password": "a-long-password", "name": "x"})
+    assert code == 429 and err["error"]["code"] == "rate_limited"
+    # Upgrades are counted in the background: the one that passes the limit still gets in,
+    # the next is turned away before its upgrade.
+    sockets = [await api.client.ws_connect("/ws") for _ in range(4)]
+
+    async def refused():
+        async with api.client.get("/ws", headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                                                  "Sec-WebSocket-Version": "13",
+                                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as resp:
+            if resp.status == 101:
+                return None
+            assert resp.status == 429 and "Retry-After" in resp.headers
+            return True
+    assert await until(refused, timeout=5)
+    for ws in sockets:
+        await ws.close()
+    event = await api.create_event(admin_token, queue={"mode": "on", "capacity": 1})
+    codes = [(await api.call("GET", f"/api/queue/status/{event['id']}", fans[0]))[0] for _ in range(5)]
+    assert codes == [200] * 4 + [429]
+    assert (await api.call("GET", f"/api/queue/status/{event['id']}", fans[1]))[0] == 200  # per shopper
+    announce = [(await api.call("POST", f"/api/admin/events/{event['id']}/announce", admin_token,
+                                json={"message": "hi"}))[0] for _ in range(3)]
+    assert announce == [202, 202, 429]

@@ -10,12 +10,13 @@ import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import appkeys, background, db
+from . import appkeys, background, db, luascripts
 from .api import ROUTES
-from .api.http import MAX_BODY_BYTES, error_middleware
+from .api.http import MAX_BODY_BYTES, client_address, error_middleware, request_middleware, security_headers
 from .auth import TokenSigner
 from .changes import ChangeFeed
 from .config import Config
+from .failures import REDIS_DOWN
 from .gate.keys import REFRESH_SECONDS as KEYS_REFRESH_SECONDS, SigningKeys
 from .gate.tokens import AdmissionTokens
 from .inventory import Inventory
@@ -23,7 +24,7 @@ from .live.hub import Hub
 from .live.protocol import WsEndpoint
 from .live.pushes import Pushes
 from .live.rooms import room_kinds
-from .ratelimit import LoginThrottle, RateLimiter
+from .ratelimit import BackgroundLimit, LoginThrottle, RateLimiter
 from .waitingroom import WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,18 @@ async def signing_keys_ctx(app: web.Application):
     await background.stop(task)
 
 
+def _count_upgrade(request: web.Request) -> None:
+    """New sockets per client address: 429 before the upgrade once over the limit."""
+    request.app[appkeys.upgrade_limit].check_and_count(client_address(request))
+
+
 async def domain_ctx(app: web.Application):
     """The services over PostgreSQL and Redis (their Lua scripts registered)."""
     config, pool, client, feed = app[appkeys.config], app[appkeys.db], app[appkeys.redis], app[appkeys.feed]
     app[appkeys.inventory] = Inventory(pool, feed, config.hold_seconds)
     limiter = app[appkeys.rate_limiter] = RateLimiter(client, config.rate_limits)
     app[appkeys.login_throttle] = LoginThrottle(limiter, client)
+    app[appkeys.upgrade_limit] = BackgroundLimit(limiter, "ws_connections_per_address")
     # Subscribes to the feed before the live layer does: its state is current when pushes go out.
     app[appkeys.waiting_room] = WaitingRoom(config, client, pool, feed, app[appkeys.admission_tokens])
     yield
@@ -94,6 +101,10 @@ async def live_ctx(app: web.Application):
     hub = Hub(room_kinds(pool, room, config.admission_interval), config.redis_url, client, config.ws_max_buffer)
     pushes = Pushes(hub, client, pool, room, app[appkeys.feed], config.push_interval_ms)
     app[appkeys.hub] = hub
+    try:
+        await luascripts.load_all(client)
+    except REDIS_DOWN:
+        log.warning("Redis unavailable at start: its scripts load on first use")
     await hub.start(config.ws_heartbeat)
     yield
     await pushes.stop()
@@ -134,7 +145,8 @@ async def close_sockets(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[request_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app.on_response_prepare.append(security_headers)
     app[appkeys.config] = config
     app[appkeys.feed] = ChangeFeed()
     app[appkeys.signer] = TokenSigner(config.secret, config.token_ttl_seconds)
@@ -145,8 +157,8 @@ def create_app(config: Config) -> web.Application:
         app.router.add_routes(routes)
     # The endpoint's method itself handles /ws: no wrapper coroutine kept alive per socket.
     # Routes freeze before startup, so it finds the hub (built in live_ctx) by its key.
-    app.router.add_get("/ws", WsEndpoint(appkeys.hub, app[appkeys.signer], config.allowed_origins).handle,
-                       name="ws")
+    app.router.add_get("/ws", WsEndpoint(appkeys.hub, app[appkeys.signer], config.allowed_origins,
+                                         _count_upgrade).handle, name="ws")
     _setup_cors(app, config)
     return app
 

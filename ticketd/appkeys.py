@@ -14,7 +14,7 @@ from .config import Config
 from .gate.tokens import AdmissionTokens
 from .inventory import Inventory
 from .live.hub import Hub
-from .ratelimit import LoginThrottle, RateLimiter
+from .ratelimit import BackgroundLimit, LoginThrottle, RateLimiter
 from .waitingroom import WaitingRoom
 
 config = web.AppKey("config", Config)
@@ -24,6 +24,7 @@ db = web.AppKey("db", aiopg.Pool)
 redis = web.AppKey("redis", aioredis.Redis)
 rate_limiter = web.AppKey("rate_limiter", RateLimiter)
 login_throttle = web.AppKey("login_throttle", LoginThrottle)
+upgrade_limit = web.AppKey("upgrade_limit", BackgroundLimit)
 inventory = web.AppKey("inventory", Inventory)
 admission_tokens = web.AppKey("admission_tokens", AdmissionTokens)
 waiting_room = web.AppKey("waiting_room", WaitingRoom)

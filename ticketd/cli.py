@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import __version__, auth, db, demo, embedded, loadtest, workers
+from . import __version__, auth, db, demo, embedded, loadtest, logs, workers
 from .config import Config, ConfigError
 
 log = logging.getLogger("ticketd")
@@ -70,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "loadtest":  # a client of a running ticketd: no services, no config
         return loadtest.run(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
         config = Config.from_env()
+        logs.setup(json_lines=config.log_json)
         if args.command == "serve":
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
             config = dataclasses.replace(config, **overrides)

@@ -35,6 +35,14 @@ DEFAULT_LIMITS: Mapping[str, Limit] = types.MappingProxyType({
     "reservations_per_account": Limit(30, 60),
     # New visitor identities per address (the gate): a NAT's worth a minute, not a script's.
     "visitors_per_address": Limit(300, 60),
+    # New accounts per address.
+    "registrations_per_address": Limit(200, 600),
+    # New WebSocket connections per address (each fan opens one or two, and reconnects).
+    "ws_connections_per_address": Limit(1000, 60),
+    # Queue checks, status polls and challenges per shopper: a browser polls every few seconds.
+    "queue_calls_per_shopper": Limit(120, 60),
+    # Announcements per admin.
+    "announcements_per_admin": Limit(20, 60),
 })
 
 
@@ -48,6 +56,15 @@ def _number(env, name: str, default: str, kind: type):
         return kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number (got {raw!r})") from None
+
+
+def _switch(env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off (got {raw!r})")
+    return raw == "on"
 
 
 def _origins(value: str) -> frozenset:
@@ -118,6 +135,9 @@ class Config:
     issuer: str = "ticketd"
     gate_origins: frozenset = frozenset()
     gate_cookie_domain: str = ""
+    # Logs: one JSON object a line; one line per request (default: with JSON only).
+    log_json: bool = False
+    access_log: bool = False
     # None: every abuse limit off (rehearsals and benchmarks from one machine).
     rate_limits: Mapping[str, Limit] | None = dataclasses.field(default_factory=lambda: DEFAULT_LIMITS)
 
@@ -148,6 +168,8 @@ class Config:
             gate_origins=_origins(env.get("TICKETD_GATE_ORIGINS", "")),
             gate_cookie_domain=env.get("TICKETD_GATE_COOKIE_DOMAIN", "").strip(),
             rate_limits=_limits(env),
+            log_json=env.get("TICKETD_LOG_FORMAT", "").strip().lower() == "json",
+            access_log=_switch(env, "TICKETD_ACCESS_LOG", env.get("TICKETD_LOG_FORMAT", "").strip().lower() == "json"),
         )
         values.update(overrides)
         return cls(**values)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.resources
 import typing
+import weakref
 from typing import Any, Callable
 
 import redis.exceptions
@@ -65,13 +66,28 @@ def decoder(reply: type | None) -> Callable[[Any], Any]:
     return decode
 
 
+_created: "weakref.WeakSet[Script]" = weakref.WeakSet()
+
+
+async def load_all(client) -> None:
+    """SCRIPT LOAD every script made for ``client``, at start: a script missing from Redis
+    costs a NOSCRIPT round trip, and redis-py keeps that error (with a traceback holding the
+    caller's frame) alive, so it must not happen on a request's path."""
+    for script in list(_created):
+        if script.client is client:
+            await client.script_load(script.source)
+
+
 class Script:
     """A script of ``package``'s ``lua/`` folder, registered with ``client``."""
 
     def __init__(self, client, package: str, name: str, reply: type | None = None):
         self.name = name
-        self._script = client.register_script(source(package, name))
+        self.client = client
+        self.source = source(package, name)
+        self._script = client.register_script(self.source)
         self.decode = decoder(reply)
+        _created.add(self)
 
     async def __call__(self, keys, args=()):
         return self.decode(await self._script(keys=list(keys), args=list(args)))

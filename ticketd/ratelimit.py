@@ -4,7 +4,9 @@ logins and purchases down with it."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from typing import Mapping
 
 from . import errors
@@ -62,6 +64,44 @@ class RateLimiter:
             return await script([_key(name, key)], args)
         except REDIS_DOWN:
             return -1
+
+
+class BackgroundLimit:
+    """A limit on a path that must not wait for Redis (a WebSocket upgrade: awaiting Redis
+    inside the handler leaves its request in a reference cycle in aiohttp). Each request is
+    counted in Redis in the background; once Redis says a key is over its limit, this
+    instance turns that key away at once (429) until the window ends. A burst gets a few
+    more through than the limit before the answer comes back, and no more."""
+
+    MAX_BLOCKED = 10_000
+
+    def __init__(self, limiter: RateLimiter, name: str):
+        self._limiter = limiter
+        self._name = name
+        self._blocked: dict[str, float] = {}
+        self._tasks: set = set()
+
+    def check_and_count(self, key: str) -> None:
+        until = self._blocked.get(key)
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                _verdict(int(left * 1000))
+            del self._blocked[key]
+        if self._limiter.limits is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._count(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _count(self, key: str) -> None:
+        limit = self._limiter.limits[self._name]
+        wait_ms = await self._limiter._call(self._limiter._hit, self._name, key, [limit.seconds * 1000, limit.count])
+        if wait_ms >= 0:
+            if len(self._blocked) >= self.MAX_BLOCKED:
+                now = time.monotonic()
+                self._blocked = {k: t for k, t in self._blocked.items() if t > now}
+            self._blocked[key] = time.monotonic() + wait_ms / 1000
 
 
 class LoginThrottle:

@@ -48,9 +48,11 @@ async def announce(request: web.Request) -> web.Response:
       401: Unauthorized
       403: Forbidden
       404: NotFound
+      429: RateLimited
     """
-    require_admin(request)
+    admin = require_admin(request)
     announced = event_id(request)
+    await request.app[appkeys.rate_limiter].hit("announcements_per_admin", str(admin.user_id))
     body = await parse_body(request, schemas.AnnounceRequest())
     app = request.app
     await events.require_event(app[appkeys.db], announced)

@@ -25,8 +25,10 @@ async def register(request: web.Request) -> web.Response:
       201: {description: Registered, content: {application/json: {schema: TokenResponse}}}
       400: ValidationError
       409: Conflict
+      429: RateLimited
     """
     body = await parse_body(request, schemas.RegisterRequest())
+    await request.app[appkeys.rate_limiter].hit("registrations_per_address", client_address(request))
     user = await auth.register(request.app[appkeys.db], body["email"], body["password"], body["name"])
     return _token_response(request, user, 201)
 

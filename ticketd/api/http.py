@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
+import secrets
+import time
 
 from aiohttp import web
 from marshmallow import Schema
 
-from .. import appkeys, errors
+from .. import appkeys, errors, logs
 from ..auth import Identity
 from ..codec import JSONDecodeError, dumps, loads, parse_id
 from ..failures import classify
 from .pages import not_found_page, wants_page
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("ticketd.access")
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -38,6 +42,53 @@ def json_response(data, status: int = 200, headers: dict | None = None) -> web.R
 def error_response(error: errors.ApiError) -> web.Response:
     body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
     return json_response(body, status=error.status, headers=error.headers or None)
+
+
+# What pages are served with: scripts and styles from this site only (no inline script or
+# style), never framed, forms and base URL pinned.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler):
+    """Outermost: the request's id (the proxy's X-Request-Id if it sent a sane one) on every
+    log line and on the response, and one access line per request when enabled."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if REQUEST_ID.match(given) else secrets.token_hex(8)
+    token = logs.request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        if request.app[appkeys.config].access_log:
+            route = request.match_info.route.resource
+            access_log.info("%s %s %s", request.method, request.path, status, extra={
+                "method": request.method, "path": request.path, "status": status,
+                "route": route.canonical if route is not None else None, "client": client_address(request),
+                "latency_ms": round(1000 * (time.perf_counter() - started), 2)})
+        logs.request_id.reset(token)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer says nosniff and a referrer policy; pages also
+    carry the content security policy and refuse to be framed."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if response.content_type == "text/html":
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
 
 
 @web.middleware

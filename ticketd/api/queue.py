@@ -30,9 +30,10 @@ async def check(request: web.Request) -> web.Response:
       403: {description: "challenge_required (details.bits): solve a challenge first",
             content: {application/json: {schema: ErrorResponse}}}
       404: NotFound
+      429: RateLimited
       503: Unavailable
     """
-    who = require_shopper(request)
+    who = await _counted_shopper(request)
     body = await parse_body(request, schemas.CheckRequest(), optional=True) or {}
     room = request.app[appkeys.waiting_room]
     return json_response(await room.check(event_id(request), who.shopper, body.get("challenge"),
@@ -53,9 +54,10 @@ async def challenge(request: web.Request) -> web.Response:
       200: {description: The challenge, content: {application/json: {schema: Challenge}}}
       401: Unauthorized
       404: NotFound
+      429: RateLimited
       503: Unavailable
     """
-    who = require_shopper(request)
+    who = await _counted_shopper(request)
     return json_response(await request.app[appkeys.waiting_room].challenge(event_id(request), who.shopper))
 
 
@@ -71,9 +73,10 @@ async def status(request: web.Request) -> web.Response:
       200: {description: "`admitted`, `queued` or `none`", content: {application/json: {schema: QueueStatus}}}
       401: Unauthorized
       404: NotFound
+      429: RateLimited
       503: Unavailable
     """
-    who = require_shopper(request)
+    who = await _counted_shopper(request)
     return json_response(await request.app[appkeys.waiting_room].status(event_id(request), who.shopper))
 
 
@@ -94,3 +97,10 @@ async def leave(request: web.Request) -> web.Response:
     who = require_shopper(request)
     await request.app[appkeys.waiting_room].leave(event_id(request), who.shopper)
     return web.Response(status=204)
+
+
+async def _counted_shopper(request: web.Request):
+    """The caller, their call counted: a browser polls every few seconds, a script faster."""
+    who = require_shopper(request)
+    await request.app[appkeys.rate_limiter].hit("queue_calls_per_shopper", who.shopper)
+    return who

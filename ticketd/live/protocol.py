@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
+from typing import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -23,16 +24,21 @@ MAX_ROOM_NAME = 200
 class WsEndpoint:
     """``handle`` is mounted at /ws directly; the app holds the hub under ``hub_key``."""
 
-    def __init__(self, hub_key: web.AppKey[Hub], signer, allowed_origins: tuple[str, ...]):
+    def __init__(self, hub_key: web.AppKey[Hub], signer, allowed_origins: tuple[str, ...],
+                 before_upgrade: Callable[[web.Request], None]):
         self.hub_key = hub_key
         self.signer = signer
         self.allowed_origins = allowed_origins
+        # Raises the contract's error (e.g. 429 rate_limited) to refuse the upgrade. It must
+        # not await anything: awaiting Redis here left the request in a reference cycle.
+        self.before_upgrade = before_upgrade
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The real-time protocol (described in docs/api.md, not in the OpenAPI description)."""
         _check_origin(request, self.allowed_origins)
         token = _query_token(request.query_string)
         identity = self.signer.verify(token) if token else None
+        self.before_upgrade(request)
         ws = web.WebSocketResponse(compress=False, autoping=False, max_msg_size=MAX_FRAME_BYTES,
                                    decode_text=False)
         await ws.prepare(request)
