@@ -1,6 +1,7 @@
 /*
  * ticketd.js — a small browser client for the ticketd API and WebSocket protocol.
- * No dependencies, no build step. Exposes `window.Ticketd = {Socket, api, ApiError, session}`.
+ * No dependencies, no build step. Exposes `window.Ticketd = {Socket, api, ApiError, session,
+ * clock, solveChallenge, checkIn}`.
  *
  * A token the server refuses (401 on REST; an `unauthorized` reply or close on the socket)
  * is dropped from `Ticketd.session` if it is the stored one, and the socket carries on
@@ -14,6 +15,9 @@
  *     "*"(name, data, seq) { ... },           // optional catch-all
  *   });
  *   await sock.leave("event:1");
+ *
+ *   const status = await Ticketd.checkIn("1", {token, onProgress});   // pays the toll if asked
+ *   const left = new Date(status.saleStartsAt) - Ticketd.clock.now();  // the server's clock
  */
 (function (global) {
   "use strict";
@@ -84,6 +88,35 @@
     return parts.join("; ");
   }
 
+  // ---------------------------------------------------------------- the server's clock
+
+  /**
+   * The server's time, from the `Date` header of every API answer: sale starts, openings and
+   * expiries are the server's, and a device clock may be minutes off. The header has whole
+   * seconds, so each answer bounds the offset (server − device) to an interval:
+   * [Date − received, Date + 1 s − sent]. The bounds of every answer are intersected, which
+   * narrows it to well under a second after a few; an answer outside them means the device
+   * clock was changed, and the estimate starts over from it.
+   */
+  const clock = {
+    lo: -Infinity,
+    hi: Infinity,
+    samples: 0,
+    /** server − device, in ms (0 until an answer was seen). */
+    get offset() { return this.samples ? (this.lo + this.hi) / 2 : 0; },
+    /** The server's time now, in ms since the epoch. */
+    now() { return Date.now() + this.offset; },
+    /** Learn from one answer's Date header, sent and received at these device times. */
+    sample(dateHeader, sentAt, receivedAt) {
+      const at = Date.parse(dateHeader || "");
+      if (Number.isNaN(at) || !(receivedAt >= sentAt)) return;
+      const lo = at - receivedAt, hi = at + 1000 - sentAt;
+      if (!this.samples || lo > this.hi || hi < this.lo) { this.lo = lo; this.hi = hi; }
+      else { this.lo = Math.max(this.lo, lo); this.hi = Math.min(this.hi, hi); }
+      this.samples += 1;
+    },
+  };
+
   /**
    * fetch() with the bearer token and JSON in and out. Resolves with the parsed body
    * (null for 204); rejects with an ApiError whose message is fit to show to a person.
@@ -94,6 +127,7 @@
     if (body !== undefined) h["Content-Type"] = "application/json";
     if (idempotencyKey) h["Idempotency-Key"] = idempotencyKey;
     let resp;
+    const sentAt = Date.now();
     try {
       resp = await fetch(path, { method, headers: h, signal,
         body: body === undefined ? undefined : JSON.stringify(body) });
@@ -101,6 +135,7 @@
       if (err && err.name === "AbortError") throw err;
       throw new ApiError(0, "network_error", "Cannot reach the server. Check your connection and try again.");
     }
+    clock.sample(resp.headers.get("Date"), sentAt, Date.now());
     // A refused token is dropped, whatever the route: the caller decides whether to ask
     // for a sign-in (a public page simply carries on without one).
     const refused = resp.status === 401 && Boolean(token);
@@ -123,9 +158,130 @@
     throw err;
   }
 
-  // ---------------------------------------------------------------- WebSocket
+  // ---------------------------------------------------------------- the toll
 
   const noop = () => {};
+
+  // The worker's file sits beside this one (no inline or blob workers: the CSP forbids them).
+  const here = typeof document !== "undefined" && document.currentScript && document.currentScript.src;
+  const WORKER_URL = here ? new URL("toll-worker.js", here).href : "/static/toll-worker.js";
+
+  /** How many workers share a solve: half the cores (the page and other tabs keep the rest), 1–4. */
+  function defaultWorkers() {
+    const cores = (global.navigator && global.navigator.hardwareConcurrency) || 2;
+    return Math.max(1, Math.min(4, Math.floor(cores / 2)));
+  }
+
+  function abortError() {
+    return typeof DOMException === "function" ? new DOMException("The solve was aborted", "AbortError")
+      : Object.assign(new Error("The solve was aborted"), { name: "AbortError" });
+  }
+
+  /**
+   * Solve a toll challenge off the main thread: resolves with a nonce such that SHA-256 of
+   * `challenge + ":" + nonce` starts with `bits` zero bits.
+   * @param {object} [o]
+   * @param {function} [o.onProgress] called about every 100 ms, and once at the end, with
+   *   {tried, expected, fraction, done, impl, ms}: `expected` is 2^bits tries on average, and
+   *   `fraction` the chance of having found one by now (1 − e^(−tried/expected)), fit for a
+   *   progress bar
+   * @param {AbortSignal} [o.signal]    stops the workers
+   * @param {number} [o.workers]        how many (default: half the cores, 1–4)
+   * @param {string} [o.impl]           "subtle" or "js" to force a hash (tests)
+   * @param {string} [o.workerUrl]      where toll-worker.js is (default: beside ticketd.js)
+   */
+  function solveChallenge(challenge, bits, o = {}) {
+    bits = Number(bits) || 0;
+    const expected = 2 ** bits;
+    const started = Date.now();
+    const onProgress = o.onProgress || noop;
+    return new Promise((resolve, reject) => {
+      if (o.signal && o.signal.aborted) { reject(abortError()); return; }
+      if (typeof Worker !== "function") { reject(new Error("This browser cannot run the check (no Web Workers)")); return; }
+      const count = Math.max(1, Math.floor(o.workers || defaultWorkers()));
+      const tried = new Array(count).fill(0);
+      const workers = [];
+      let settled = false;
+      const finish = (fn, value) => {
+        if (settled) return;
+        settled = true;
+        workers.forEach((w) => w.terminate());
+        if (o.signal) o.signal.removeEventListener("abort", onAbort);
+        fn(value);
+      };
+      const onAbort = () => finish(reject, abortError());
+      if (o.signal) o.signal.addEventListener("abort", onAbort);
+      const report = (done, impl) => {
+        const total = tried.reduce((a, b) => a + b, 0);
+        try {
+          onProgress({ tried: total, expected, fraction: done ? 1 : 1 - Math.exp(-total / expected), done, impl,
+            ms: Date.now() - started });
+        } catch (err) { console.error(err); }
+      };
+      for (let i = 0; i < count; i++) {
+        let worker;
+        try {
+          worker = new Worker(o.workerUrl || WORKER_URL);
+        } catch (err) {
+          finish(reject, err);
+          return;
+        }
+        workers.push(worker);
+        worker.onmessage = (ev) => {
+          if (settled) return;
+          const m = ev.data || {};
+          if (m.error) { finish(reject, new Error(m.error)); return; }
+          if (typeof m.progress === "number") { tried[i] = m.progress; report(false, m.impl); return; }
+          if (typeof m.nonce === "string") {
+            tried[i] = m.tried;
+            report(true, m.impl);
+            finish(resolve, m.nonce);
+          }
+        };
+        worker.onerror = (ev) => {
+          if (ev && ev.preventDefault) ev.preventDefault();
+          finish(reject, new Error((ev && ev.message) || "The check could not run"));
+        };
+        worker.postMessage({ challenge, bits, start: i, stride: count, impl: o.impl, batch: o.batch });
+      }
+    });
+  }
+
+  /**
+   * Check in to an event's waiting room, paying its toll if it asks for one: check; on
+   * 403 `challenge_required` get a challenge, solve it, check again with {challenge, nonce};
+   * a challenge refused then (used or expired meanwhile) is replaced by a fresh one once.
+   * Resolves with the check's answer; rejects with the ApiError of a refusal.
+   * @param {string} eventId
+   * @param {object} [o]
+   * @param {string} [o.token]
+   * @param {function} [o.onChallenge] called with {bits} when solving starts
+   * @param {function} [o.onProgress]  see solveChallenge
+   * @param {AbortSignal} [o.signal]
+   * @param {number} [o.workers]
+   */
+  async function checkIn(eventId, o = {}) {
+    const id = encodeURIComponent(eventId);
+    const check = (body) => api(`/api/queue/check/${id}`, { method: "POST", token: o.token, body, signal: o.signal });
+    try {
+      return await check();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== "challenge_required") throw err;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const { challenge, bits } = await api(`/api/queue/challenge/${id}`, { token: o.token, signal: o.signal });
+      if (o.onChallenge) o.onChallenge({ bits, attempt });
+      const nonce = await solveChallenge(challenge, bits,
+        { onProgress: o.onProgress, signal: o.signal, workers: o.workers, impl: o.impl });
+      try {
+        return await check({ challenge, nonce });
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== "challenge_required" || attempt >= 1) throw err;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- WebSocket
 
   class Socket {
     /**
@@ -479,5 +635,5 @@
     return ev.code === 1008 && /token|auth|unauthori[sz]ed/i.test(ev.reason || "");
   }
 
-  global.Ticketd = { Socket, api, ApiError, describeDetails, session };
+  global.Ticketd = { Socket, api, ApiError, describeDetails, session, clock, solveChallenge, checkIn };
 })(typeof window !== "undefined" ? window : globalThis);
