@@ -210,20 +210,32 @@
   const fmtDuration = (seconds) => I18n.duration(seconds);
   const fmtWait = (seconds) => I18n.wait(seconds);
 
-  /** A countdown to an ISO time; calls onTick(secondsLeft) every second and onEnd once. */
+  /** The server's time now (ms): its clock, not the device's (see Ticketd.clock). */
+  const serverNow = () => global.Ticketd.clock.now();
+
+  /**
+   * A countdown to an ISO time on the server's clock; calls onTick(secondsLeft) as each
+   * whole second passes (secondsLeft rounded up, so 0 only at the end) and onEnd once.
+   * Returns stop().
+   */
   function countdown(iso, onTick, onEnd) {
     const end = new Date(iso).getTime();
-    let done = false;
+    let done = false, timer = null;
     const tick = () => {
-      const left = (end - Date.now()) / 1000;
-      onTick(Math.max(0, left));
-      if (left <= 0 && !done) { done = true; stop(); onEnd && onEnd(); }
+      clearTimeout(timer);
+      const leftMs = end - serverNow();
+      onTick(Math.max(0, Math.ceil(leftMs / 1000)));
+      if (leftMs <= 0) {
+        if (!done) { done = true; stop(); if (onEnd) onEnd(); }
+        return;
+      }
+      // The next whole second of what is left (a little after it, never before).
+      timer = setTimeout(tick, (leftMs % 1000 || 1000) + 15);
     };
-    const timer = setInterval(tick, 1000);
     // Background tabs run timers late: catch up the moment the tab is seen again.
-    const onVisible = () => { if (document.visibilityState === "visible") tick(); };
+    const onVisible = () => { if (document.visibilityState === "visible" && !done) tick(); };
     document.addEventListener("visibilitychange", onVisible);
-    const stop = () => { clearInterval(timer); document.removeEventListener("visibilitychange", onVisible); };
+    const stop = () => { done = true; clearTimeout(timer); document.removeEventListener("visibilitychange", onVisible); };
     tick();
     return stop;
   }
@@ -247,6 +259,6 @@
   }
 
   global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, getSocket, showError, showMessage,
-    showAnnouncement, announcer, fmtMoney, eventZone, fmtDate, fmtTime, fmtDuration, fmtWait, countdown,
+    showAnnouncement, announcer, fmtMoney, eventZone, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, serverNow,
     eventIdFromPath, uuid, start };
 })(window);

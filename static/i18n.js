@@ -124,10 +124,11 @@
     return intl(Intl.DateTimeFormat, options).format(d);
   }
 
-  /** A countdown: 9:58, or 1 h 05 min past an hour. */
+  /** A countdown: 9:58, or 1 h 05 min past an hour, or 2 d 3 h past a day. */
   function duration(seconds) {
     seconds = Math.max(0, Math.round(Number(seconds) || 0));
     const m = Math.floor(seconds / 60), s = seconds % 60;
+    if (m >= 24 * 60) return t("time.daysHours", { days: Math.floor(m / 1440), hours: Math.floor((m % 1440) / 60) });
     if (m >= 60) return t("time.hoursMinutes", { hours: Math.floor(m / 60), minutes: String(m % 60).padStart(2, "0") });
     return `${m}:${String(s).padStart(2, "0")}`;
   }

@@ -1,5 +1,7 @@
 /* The waiting room: position, people ahead, estimated wait, progress; moves on by itself when
- * admitted. In a background tab the admission push itself (not a timer: background timers
+ * admitted. Before the sale: a countdown to the pre-queue's opening, then the pre-queue (a
+ * countdown to the draw, how many wait for it, no position). Entering pays the event's toll
+ * (Ticketd.checkIn solves it in a worker) while the page says it is checking the browser. In a background tab the admission push itself (not a timer: background timers
  * are throttled) flashes the title, plays a chime if the fan turned it on, and shows a
  * system notification if the fan allowed them. */
 (function () {
@@ -128,10 +130,10 @@
     admittedOnce = true;
     leaving = true;
     sessionStorage.removeItem(startKey);
+    setPhase("admitted");
     setProgress(100);
     I18n.bind($("#queue-title"), "queue.yourTurn");
     I18n.bind($("#queue-lead"), "queue.admittedLead");
-    $("#queue-stats").hidden = true;
     const turn = $("#turn");
     turn.hidden = false;
     $("#go-now").href = purchaseUrl();
@@ -167,9 +169,7 @@
       admittedOnce = false;
       leaving = false;
       $("#turn").hidden = true;
-      $("#queue-stats").hidden = false;
-      I18n.bind($("#queue-title"), "queue.heading");
-      I18n.bind($("#queue-lead"), "queue.lead");
+      showQueued();
       enter();
     }
   }
@@ -202,10 +202,32 @@
     if (announcer.say("queue.announce.position", args, { force: first })) announced = { bucket, position };
   }
 
+  // ------------------------------------------------------------------ phases
+  // checking (paying the toll) → closed (before the pre-queue opens) → prequeue (before the
+  // sale: no position, the places are drawn at the start) → queued → admitted. The card's
+  // data-phase says which; each render shows that phase's parts and hides the others'.
+
+  let phase = null;
+  function setPhase(name) {
+    if (name !== phase) recheckFails = 0;
+    phase = name;
+    $("#waiting").dataset.phase = name || "";
+    const before = name === "closed" || name === "prequeue";
+    $("#toll").hidden = name !== "checking";
+    $("#before-sale").hidden = !before;
+    $("#prequeue-stat").hidden = name !== "prequeue";
+    $("#prequeue-fair").hidden = name !== "prequeue";
+    $("#queue-stats").hidden = name !== "queued";
+    $("#queue-progress").hidden = name !== "queued" && name !== "admitted";
+    $("#in-line").hidden = name !== "queued";
+    $("#leave").hidden = name === "closed" || name === "checking";
+    I18n.bind($("#leave"), name === "prequeue" ? "queue.prequeue.leave" : "queue.leave");
+    if (name !== "closed" && name !== "prequeue") stopBeforeSale();
+  }
+
   function showQueued() {
-    if (stopSaleCountdown) { stopSaleCountdown(); stopSaleCountdown = null; }
-    $("#sale-countdown").hidden = true;
-    $("#queue-stats").hidden = false;
+    if (phase === "queued") return;
+    setPhase("queued");
     I18n.bind($("#queue-title"), "queue.heading");
     I18n.bind($("#queue-lead"), "queue.lead");
   }
@@ -213,7 +235,14 @@
   function render(status) {
     if (!status || leaving) return;
     if (status.status === "admitted") { admitted(status); return; }
-    if (status.status === "none") { enter(); return; }   // dropped or expired: take a place again
+    if (status.status === "none") {
+      // Before the pre-queue opens nobody is stored, and the room's pushes say "none": the
+      // page re-checks itself when it opens.
+      if (phase === "closed") return;
+      // Dropped or expired: take a place again (after a failed check-in, not at once).
+      if (Date.now() >= retryAt) enter();
+      return;
+    }
     if (status.status === "prequeue") { renderPrequeue(status); return; }
     if (status.status === "closed") { renderClosed(status); return; }
     if (status.status !== "queued") return;
@@ -223,7 +252,7 @@
     $("#position").textContent = I18n.number(position);
     $("#ahead").textContent = I18n.number(ahead);
     I18n.bindFn($("#wait"), () => fmtWait(status.estimatedWaitSeconds));
-    if (status.queueLength !== undefined) $("#queue-length").textContent = I18n.number(status.queueLength);
+    if (status.queueLength !== undefined) I18n.bindFn($("#queue-length"), () => I18n.number(status.queueLength));
     // Progress from where this shopper first stood (kept across reloads).
     let start = Number(sessionStorage.getItem(startKey));
     if (!start || position > start) { start = position; sessionStorage.setItem(startKey, String(start)); }
@@ -231,42 +260,119 @@
     announcePosition(status);
   }
 
-  // On-sale day (CONTRACT "On-sale day"): before the start, places are drawn, not queued.
-  let stopSaleCountdown = null;
-  function renderPrequeue(status) {
-    $("#queue-stats").hidden = true;
-    I18n.bind($("#queue-title"), "queue.prequeue.heading");
-    I18n.bind($("#queue-lead"), "queue.prequeue.drawnAt", { time: () => fmtDate(status.saleStartsAt) });
-    if (status.prequeueLength !== undefined) {
-      I18n.bind($("#queue-length"), "queue.prequeue.length", { count: Number(status.prequeueLength) });
-    }
-    if (stopSaleCountdown) stopSaleCountdown();
+  // ------------------------------------------------------------------ before the sale
+  // On-sale day (CONTRACT "On-sale day"). Times are the server's (App.countdown runs on
+  // Ticketd.clock, set from the answers' Date header), never the device's alone.
+
+  let beforeSale = { key: null, stop: null, timer: null };
+  function stopBeforeSale() {
+    if (beforeSale.stop) beforeSale.stop();
+    clearTimeout(beforeSale.timer);
+    beforeSale = { key: null, stop: null, timer: null };
+  }
+
+  /** Count down to `iso` in the big box (once per target: pushes do not restart it). */
+  function countdownTo(key, iso, labelKey, onEnd) {
+    if (beforeSale.key === key) return;
+    stopBeforeSale();
+    beforeSale.key = key;
+    I18n.bind($("#sale-countdown-label"), labelKey);
     const box = $("#sale-countdown");
-    box.hidden = false;
-    stopSaleCountdown = App.countdown(status.saleStartsAt, (s) => {
-      I18n.bind(box, "queue.prequeue.countdown", { time: fmtDuration(s) });
-    });
+    beforeSale.stop = App.countdown(iso, (s) => { box.textContent = fmtDuration(s); }, onEnd);
+  }
+
+  // Re-checks when the time has come: a little spread (the pre-queue is drawn, so arriving
+  // a second later costs nothing) and backing off if the server is not there yet.
+  let recheckFails = 0;
+  function recheckSoon(spreadMs) {
+    clearTimeout(beforeSale.timer);
+    const delay = Math.min(10000, 1000 * 2 ** Math.min(recheckFails, 4)) * (recheckFails ? 1 : 0)
+      + Math.random() * spreadMs;
+    recheckFails += 1;
+    beforeSale.timer = setTimeout(() => { if (phase === "closed") enter(); else poll(); }, delay);
   }
 
   function renderClosed(status) {
-    $("#queue-stats").hidden = true;
+    const now = App.serverNow();
+    const opens = new Date(status.opensAt).getTime();
+    // Until the pre-queue opens; with no pre-queue (mode off, or none before the sale) the
+    // check answers "closed" until the sale itself starts.
+    const preOpen = opens > now && opens < new Date(status.saleStartsAt).getTime();
+    const target = preOpen ? status.opensAt : status.saleStartsAt;
+    const first = phase !== "closed";
+    setPhase("closed");
     I18n.bind($("#queue-title"), "queue.closed.heading");
-    I18n.bind($("#queue-lead"), "queue.closed.opensAt", { time: () => fmtDate(status.opensAt) });
+    I18n.bind($("#queue-lead"), preOpen ? "queue.closed.opensAt" : "queue.closed.saleOpensAt",
+      { time: () => fmtDate(target) });
+    if (first) announcer.say(() => $("#queue-lead").textContent, undefined, { force: true });
+    if (new Date(target).getTime() <= now) { recheckSoon(500); return; }   // our clock is a little ahead
+    countdownTo(`closed:${target}`, target, preOpen ? "queue.closed.opensIn" : "queue.prequeue.startsIn",
+      () => recheckSoon(1500));
+  }
+
+  function renderPrequeue(status) {
+    const first = phase !== "prequeue";
+    setPhase("prequeue");
+    I18n.bind($("#queue-title"), "queue.prequeue.heading");
+    I18n.bind($("#queue-lead"), "queue.prequeue.drawnAt", { time: () => fmtDate(status.saleStartsAt) });
+    if (status.prequeueLength !== undefined) {
+      I18n.bindFn($("#prequeue-length"), () => I18n.number(status.prequeueLength));
+    }
+    if (first) announcer.say(() => $("#queue-lead").textContent, undefined, { force: true });
+    // Past the start and still not drawn (a poll's answer): look again, backing off.
+    if (!first && new Date(status.saleStartsAt).getTime() <= App.serverNow()) recheckSoon(1000);
+    countdownTo(`prequeue:${status.saleStartsAt}`, status.saleStartsAt, "queue.prequeue.startsIn", () => {
+      // The draw runs within a tick of the start and the socket brings the place; a status
+      // poll covers a socket that is down, or a push that was missed.
+      I18n.bind($("#sale-countdown-label"), "queue.prequeue.drawing");
+      recheckSoon(3000);
+    });
+  }
+
+  // ------------------------------------------------------------------ checking in
+
+  function setTollProgress(p) {
+    const bar = $("#toll-progress");
+    const pct = Math.max(0, Math.min(100, Math.round((p.fraction || 0) * 100)));
+    bar.setAttribute("aria-valuenow", pct);
+    bar.firstElementChild.style.width = `${pct}%`;
+  }
+
+  function showChecking() {
+    const before = phase;
+    setPhase("checking");
+    setTollProgress({ fraction: 0 });
+    I18n.bind($("#queue-title"), "queue.challenge.heading");
+    I18n.bind($("#queue-lead"), "queue.challenge.lead");
+    if (before !== "checking") announcer.say("queue.challenge.checking", undefined, { force: true });
   }
 
   let entering = null;
+  let lastEnter = 0;
+  let failures = 0, retryAt = 0;     // a check-in that failed is retried by itself only later
   function enter() {
     if (!entering) {
-      entering = call(`/api/queue/check/${encodeURIComponent(eventId)}`, { method: "POST" })
-        .then((status) => { showError("#error", null); render(status); })
+      lastEnter = Date.now();
+      entering = Ticketd.checkIn(eventId, { token: App.session.token, onChallenge: showChecking, onProgress: setTollProgress })
+        .then((status) => { failures = 0; retryAt = 0; showError("#error", null); render(status); })
         .catch((err) => {
-          if (err.status === 401) location.replace(App.loginUrl(undefined, err.tokenRefused ? "expired" : "queue"));
-          else showError("#error", err);
+          if (err.status === 401) { location.replace(App.loginUrl(undefined, err.tokenRefused ? "expired" : "queue")); return; }
+          failures += 1;
+          retryAt = Date.now() + Math.min(120000, 10000 * 2 ** (failures - 1));
+          if (phase === "checking") setPhase(null);
+          if (err instanceof Ticketd.ApiError) showError("#error", err);
+          else showMessage("#error", "queue.challenge.failed");
         })
         .finally(() => { entering = null; });
     }
     return entering;
   }
+
+  function poll() {
+    lastPoll = Date.now();
+    return call(`/api/queue/status/${encodeURIComponent(eventId)}`).then(render).catch(() => {});
+  }
+  let lastPoll = Date.now();
 
   /** Keep the tab from being frozen or discarded while it waits (Chrome spares pages holding a Web Lock). */
   function holdLock() {
@@ -306,16 +412,18 @@
 
     // A status poll keeps the place and catches the admission even when the socket is down.
     // (Only a fallback: in a background tab this timer runs late, the socket push does not.)
-    let lastPoll = Date.now();
     setInterval(() => {
-      if (leaving) return;
+      if (leaving || entering || phase === "checking") return;
       const fast = sock.state !== "open";
       if (fast || Date.now() - lastPoll > 20000) poll();
     }, 3000);
-    function poll() {
-      lastPoll = Date.now();
-      call(`/api/queue/status/${encodeURIComponent(eventId)}`).then(render).catch(() => {});
-    }
+    // Before the pre-queue opens, coming back to the tab checks again (at most every 5 s):
+    // the schedule may have moved, or a background tab's timer may have run late.
+    const recheck = () => {
+      if (phase === "closed" && document.visibilityState === "visible" && Date.now() - lastEnter > 5000) enter();
+    };
+    window.addEventListener("focus", recheck);
+    document.addEventListener("visibilitychange", recheck);
 
     $("#leave").addEventListener("click", async () => {
       try {

@@ -26,7 +26,8 @@
     try {
       result = await call(`/api/queue/check/${encodeURIComponent(event.id)}`, { method: "POST" });
     } catch (err) {
-      if (err.status === 401) { toQueue(event.id, next); return false; }   // the waiting room asks for a sign-in
+      // The waiting room asks for a sign-in, and pays the toll (showing that it does).
+      if (err.status === 401 || err.code === "challenge_required") { toQueue(event.id, next); return false; }
       throw err;
     }
     if (result && result.status === "admitted") {

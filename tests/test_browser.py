@@ -1137,3 +1137,180 @@ def test_the_toll_is_solved_off_the_main_thread_and_16_bits_are_timed(open_page,
         print(f"  {impl:6}: median {statistics.median(ms):7.1f} ms, min {min(ms):7.1f}, max {max(ms):7.1f}; "
               f"{rate * 1000:,.0f} hashes/s; 65 536 hashes ≈ {65536 / rate:.0f} ms; "
               f"longest main-thread stall {max(r['stall'] for r in runs):.0f} ms")
+
+
+# What the waiting room went through, kept in sessionStorage so that it survives the move to
+# the event page: every phase of #waiting (checking, closed, prequeue, queued, admitted) and
+# every position shown.
+RECORD_PHASES = """
+(() => {
+  const log = (kind, value) => {
+    const all = JSON.parse(sessionStorage.getItem("__log") || "[]");
+    const last = all.filter((e) => e[0] === kind).pop();
+    if (!last || last[1] !== value) { all.push([kind, value]); sessionStorage.setItem("__log", JSON.stringify(all)); }
+  };
+  new MutationObserver(() => {
+    const card = document.getElementById("waiting");
+    if (!card || !card.dataset.phase) return;
+    log("phase", card.dataset.phase);
+    const position = document.getElementById("position");
+    if (position && !position.closest("[hidden]") && /^\\d+$/.test(position.textContent)) log("position", position.textContent);
+  }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+})();
+"""
+
+
+def skewed_clock(ms: int) -> str:
+    """A device clock `ms` off: Date.now() and new Date() (not the server's Date header)."""
+    return f"""
+(() => {{
+  const Real = Date, skew = {ms};
+  class Skewed extends Real {{
+    constructor(...args) {{ if (args.length === 0) super(Real.now() + skew); else super(...args); }}
+    static now() {{ return Real.now() + skew; }}
+  }}
+  window.Date = Skewed;
+}})();
+"""
+
+
+def _log(page) -> list:
+    return page.evaluate("JSON.parse(sessionStorage.getItem('__log') || '[]')")
+
+
+def _phases(page) -> list[str]:
+    return [value for kind, value in _log(page) if kind == "phase"]
+
+
+def _in_order(seen: list[str], wanted: list[str]) -> bool:
+    """`wanted` is a subsequence of `seen`."""
+    it = iter(seen)
+    return all(any(s == w for s in it) for w in wanted)
+
+
+def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, rest, admin):
+    """Capacity 1, a toll of 10 bits, the pre-queue opening 7 s before a sale 15 s away. Ann
+    and Bob (whose device clock is an hour slow) open the waiting room: closed with a countdown, then (paying the toll) the pre-queue with a
+    countdown and no position, a reload that keeps Bob there, the draw, a position each;
+    the first in the draw is let in and buys; the other waits at position 1, then buys."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=15, prequeue=7, bits=10, quantity=10, max_per_customer=2)
+    eid = event["id"]
+    fans = {"Ann": rest.register("Ann"), "Bob": rest.register("Bob")}
+    ann = open_page(fans["Ann"], init_scripts=[RECORD_PHASES])
+    bob = open_page(fans["Bob"], init_scripts=[RECORD_PHASES, skewed_clock(-3_600_000)])
+
+    ann.goto(f"/events/{eid}/queue")
+    bob.goto(f"/events/{eid}/queue")
+
+    # Closed: a countdown to the opening, on the server's clock (Bob's device is an hour off).
+    for page in (ann, bob):
+        expect_(page).to_have_url(re.compile(rf"/events/{eid}/queue$"))
+        expect_(page.get_by_role("heading", level=1)).to_have_text("The waiting room is not open yet")
+        expect_(page.locator("#sale-countdown-label")).to_have_text("Waiting room opens in")
+        expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^0:0[1-8]$"))
+        expect_(page.locator("#queue-lead")).to_contain_text("The waiting room opens at")
+        expect_(page.locator("#position")).to_be_hidden()
+    assert abs(bob.evaluate("Ticketd.clock.offset") - 3_600_000) < 1500     # server − device
+
+    # The pre-queue opens: each page pays the toll and enters it. No position, a countdown to
+    # the draw, and how many wait for it (from the pushes).
+    for page in (ann, bob):
+        expect_(page.get_by_role("heading", level=1)).to_have_text("You're in the pre-queue")
+        expect_(page.locator("#queue-lead")).to_contain_text("You are in the pre-queue; your place is drawn at")
+        expect_(page.locator("#sale-countdown-label")).to_have_text("Sale starts in")
+        expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^0:0[1-8]$"))
+        expect_(page.locator("#prequeue-length")).to_have_text("2")
+        expect_(page.locator("#prequeue-fair")).to_be_visible()
+        expect_(page.locator("#queue-stats")).to_be_hidden()
+        assert _in_order(_phases(page), ["closed", "checking", "prequeue"]), _log(page)
+        assert not [v for k, v in _log(page) if k == "position"]
+
+    # A reload keeps Bob in the pre-queue, without a second toll.
+    bob.evaluate("sessionStorage.setItem('__log', '[]')")
+    bob.reload()
+    expect_(bob.get_by_role("heading", level=1)).to_have_text("You're in the pre-queue")
+    expect_(bob.locator("#prequeue-length")).to_have_text("2")
+    assert "checking" not in _phases(bob), _log(bob)
+    assert rest.call("GET", f"/api/admin/events/{eid}/stats", admin["token"], expect=200)["prequeueLength"] == 2
+
+    # The draw: both get a place (1 and 2, at random), from the socket.
+    for page in (ann, bob):
+        page.wait_for_function("""() => /"(queued|admitted)"/.test(sessionStorage.getItem('__log'))""", timeout=20_000)
+    statuses = {name: rest.call("GET", f"/api/queue/status/{eid}", fan["token"], expect=200)
+                for name, fan in fans.items()}
+    first = next((n for n, s in statuses.items() if s["status"] == "admitted"),
+                 min(statuses, key=lambda n: statuses[n].get("position", 99)))
+    second = "Bob" if first == "Ann" else "Ann"
+    pages = {"Ann": ann, "Bob": bob}
+    p1, p2 = pages[first], pages[second]
+
+    # The first is let in: the event page, their turn, tickets within the per-customer limit.
+    expect_(p1).to_have_url(re.compile(rf"/events/{eid}$"))
+    expect_(p1.locator("#admission")).to_contain_text("It's your turn")
+    p1.get_by_label("Quantity of General Admission").fill("3")
+    p1.get_by_role("button", name="Hold tickets").click()
+    expect_(p1.locator("#buy-error")).to_have_text("You can buy at most 2 tickets for this event.")
+    p1.get_by_label("Quantity of General Admission").fill("2")
+    p1.get_by_role("button", name="Hold tickets").click()
+
+    # The second waits at position 1 meanwhile.
+    expect_(p2.locator("#position")).to_have_text("1")
+    expect_(p2.locator("#ahead")).to_have_text("0")
+    expect_(p2).to_have_url(re.compile(r"/queue$"))
+
+    # The purchase ends the first one's admission: the second is let in and buys.
+    p1.get_by_role("button", name="Confirm purchase").click()
+    expect_(p1.locator("#reservation-status")).to_have_attribute("data-status", "confirmed")
+    expect_(p2).to_have_url(re.compile(rf"/events/{eid}$"))
+    expect_(p2.locator("#admission")).to_contain_text("It's your turn")
+    p2.get_by_label("Quantity of General Admission").fill("1")
+    p2.get_by_role("button", name="Hold tickets").click()
+    p2.get_by_role("button", name="Confirm purchase").click()
+    expect_(p2.locator("#reservation-status")).to_have_attribute("data-status", "confirmed")
+    assert rest.call("GET", f"/api/events/{eid}", expect=200)["event"]["ticketTypes"][0]["available"] == 7
+
+    # What each went through: the second saw every step, a position before its turn.
+    assert _in_order(_phases(p2), ["prequeue", "queued", "admitted"]), _log(p2)
+    assert _in_order(_phases(p1), ["prequeue", "admitted"]), _log(p1)
+    assert ["position", "1"] in _log(p2), _log(p2)
+
+
+def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_page, rest, admin):
+    """Ticketd.checkIn: a solved challenge the server refuses (used or expired meanwhile) is
+    replaced by a fresh one, once; refused again, the waiting room says so in words."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=3000, prequeue=3600, bits=8)
+    seen = {"challenges": 0, "solved": 0}
+
+    def checks(refuse: int):
+        def handler(route):
+            body = route.request.post_data_json if route.request.post_data else None
+            if body and "nonce" in body:
+                seen["solved"] += 1
+                if seen["solved"] <= refuse:       # as the server answers a reused or expired one
+                    route.fulfill(status=403, content_type="application/json", body=json.dumps(
+                        {"error": {"code": "challenge_required", "message": "Solve a fresh challenge",
+                                   "details": {"bits": 8}}}))
+                    return
+            route.continue_()
+        return handler
+
+    def count(route):
+        seen["challenges"] += 1
+        route.continue_()
+
+    page = open_page(rest.register("Retry"))
+    page.route("**/api/queue/check/*", checks(refuse=1))
+    page.route("**/api/queue/challenge/*", count)
+    page.goto(f"/events/{event['id']}/queue")
+    expect_(page.locator("#waiting")).to_have_attribute("data-phase", "prequeue")
+    assert seen == {"challenges": 2, "solved": 2}
+
+    seen.update(challenges=0, solved=0)
+    stubborn = open_page(rest.register("Stubborn"))
+    stubborn.route("**/api/queue/check/*", checks(refuse=99))
+    stubborn.route("**/api/queue/challenge/*", count)
+    stubborn.goto(f"/events/{event['id']}/queue")
+    expect_(stubborn.locator("#error")).to_have_text(CATALOGUES["en"]["errors.challenge_required"])
+    assert seen == {"challenges": 2, "solved": 2}
