@@ -1,7 +1,8 @@
 /* The event page: live availability per ticket type and the buy flow. */
 (function () {
   "use strict";
-  const { $, h, T, call, session, getSocket, showError, showMessage, showAnnouncement, fmtMoney, fmtDate, eventZone } = App;
+  const { $, h, T, call, session, getSocket, showError, showMessage, showAnnouncement, fmtMoney, fmtDate, fmtDuration,
+    eventZone } = App;
   const eventId = App.eventIdFromPath();
   const draftKey = `ticketd.draft.${eventId}`;      // quantities picked before signing in
   let event = null;
@@ -34,7 +35,7 @@
       const qty = row.querySelector("input");
       if (qty) {
         qty.max = Math.max(0, Math.min(available, tt.maxPerOrder));
-        qty.disabled = available <= 0;
+        qty.disabled = available <= 0 || !saleOpen();
       }
       if (changed) { el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash"); }
       // Tell screen readers about what matters (sold out, nearly gone, back), not every count.
@@ -49,12 +50,101 @@
     }
   }
 
+  // ------------------------------------------------------------------ before the sale
+  // CONTRACT "On-sale day": before saleStartsAt nothing can be bought. The page counts down
+  // (on the server's clock) and sends shoppers to the waiting room, whose pre-queue opens
+  // queue.prequeueSeconds before the sale and draws every place in it at random.
+
+  const startMs = () => (event.saleStartsAt ? new Date(event.saleStartsAt).getTime() : null);
+  const saleOpen = () => !event || startMs() === null || startMs() <= App.serverNow();
+  const hasQueue = () => Boolean(event.queue && event.queue.mode !== "off");
+  const prequeueOpensMs = () => startMs() - 1000 * ((event.queue && event.queue.prequeueSeconds) || 0);
+  let sale = { key: null, stop: null, stage: null };
+
+  function renderSale() {
+    const open = saleOpen();
+    const form = $("#buy-form");
+    form.classList.toggle("sale-pending", !open);
+    $("#hold").hidden = !open;
+    $("#seats-link").hidden = !open || !event.hasSeats;
+    for (const input of document.querySelectorAll("#ticket-types input")) {
+      const tt = event.ticketTypes.find((t) => String(t.id) === input.closest("[data-ticket-type]").dataset.ticketType);
+      input.disabled = !open || !tt || tt.available <= 0;
+    }
+    const box = $("#sale");
+    if (open) {
+      if (sale.stop) sale.stop();
+      sale = { key: null, stop: null, stage: null };
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    const zone = eventZone(event);
+    I18n.bind($("#sale-at"), "sale.opensAt", { time: () => fmtDate(event.saleStartsAt, zone) });
+    const key = `${event.saleStartsAt}|${event.queue && event.queue.mode}|${event.queue && event.queue.prequeueSeconds}`;
+    if (sale.key !== key) {
+      if (sale.stop) sale.stop();
+      sale = { key, stop: null, stage: null };
+      const left = $("#sale-left");
+      sale.stop = App.countdown(event.saleStartsAt, (s) => {
+        left.textContent = fmtDuration(s);
+        renderStage();
+      }, saleOpens);
+    }
+    renderStage(true);
+  }
+
+  /** What the box offers: the waiting room (its pre-queue open or not yet), or buying here. */
+  function renderStage(force) {
+    const stage = !hasQueue() ? "here" : prequeueOpensMs() <= App.serverNow() ? "prequeue" : "waiting";
+    if (stage === sale.stage && !force) return;
+    sale.stage = stage;
+    const how = $("#sale-how"), go = $("#sale-go");
+    const zone = eventZone(event);
+    if (stage === "here") {
+      I18n.bind(how, "sale.buyAtStart");
+      go.hidden = true;
+      return;
+    }
+    I18n.bind(how, stage === "prequeue" ? "sale.prequeueOpen" : "sale.prequeueOpensAt",
+      { time: () => fmtDate(new Date(prequeueOpensMs()).toISOString(), zone) });
+    go.hidden = false;
+    go.href = Shop.queueUrl(event.id);
+    I18n.bind(go, stage === "prequeue" ? "sale.enterPrequeue" : "sale.toWaitingRoom");
+    // The pre-queue just opened: say so once.
+    if (!force && stage === "prequeue" && announcer) announcer.say("sale.prequeueOpen", undefined, { force: true });
+  }
+
+  /** The countdown reached the start: buy here, or go through the waiting room. */
+  async function saleOpens() {
+    sale = { key: null, stop: null, stage: null };
+    if (announcer) announcer.say("sale.announce.open", undefined, { force: true });
+    try {
+      ({ event } = await call(`/api/events/${encodeURIComponent(eventId)}`));
+    } catch (_) { /* keep what we have */ }
+    renderHead();
+    renderSale();
+    if (!saleOpen()) return;        // our clock ran a little ahead: the countdown starts again
+    try {
+      await Shop.gate(event, null);
+    } catch (err) { showError("#error", err); }
+  }
+
+  /** A refusal that tells us about the schedule: show it, and switch to the countdown. */
+  function onRefused(err) {
+    if (err.code === "sale_not_started" && err.details && err.details.saleStartsAt) {
+      event.saleStartsAt = err.details.saleStartsAt;
+      renderHead();
+      renderSale();
+    }
+  }
+
   function renderHead() {
     I18n.title("title.named", { name: event.name });
     const zone = eventZone(event);
     const badges = [];
     if (event.queue && event.queue.active) badges.push(h("span", { class: "badge badge-warn", i18n: ["events.queueActive"] }));
-    if (event.saleStartsAt && new Date(event.saleStartsAt) > new Date()) {
+    if (!saleOpen()) {
       badges.push(h("span", { class: "badge badge-muted", i18n: ["sale.startsAt", { time: () => fmtDate(event.saleStartsAt, zone) }] }));
     }
     if (event.maxPerCustomer) badges.push(h("span", { class: "badge badge-muted", i18n: ["limit.perCustomer", { count: event.maxPerCustomer }] }));
@@ -157,7 +247,8 @@
     if (updated.ticketTypes) applyAvailability(availabilityOf(updated.ticketTypes));
     Object.assign(event, { ...updated, ticketTypes: event.ticketTypes });
     renderHead();
-    if (event.queue && event.queue.active) await Shop.gate(event, null).catch((err) => showError("#error", err));
+    renderSale();
+    if (saleOpen() && event.queue && event.queue.active) await Shop.gate(event, null).catch((err) => showError("#error", err));
   }
 
   /** Our own hold/confirm/cancel changed the stock: show it at once, push or no push. */
@@ -179,24 +270,29 @@
     }
     renderHead();
     renderTypes();
-    panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, describe: (r) =>
+    panel = new Shop.ReservationPanel($("#reservation"), { event, onChange: refresh, onRefused, describe: (r) =>
       (r.items || []).filter((i) => !(r.seatIds && r.seatIds.length && isSeated(i.ticketTypeId)))
         .map((i) => T("event.itemLine", { quantity: i.quantity, name: typeName(i.ticketTypeId) }))
         .concat(r.seatIds && r.seatIds.length ? [T("event.seatCount", { count: r.seatIds.length })] : []) });
     $("#buy-form").addEventListener("submit", onHold);
     renderHoldButton();
     document.addEventListener("ticketd:signed-out", renderHoldButton);
+    renderSale();
     restoreDraft();
 
-    try {
-      if ((await Shop.gate(event, null)) === false) return;
-    } catch (err) { showError("#error", err); }
+    // Before the sale nobody is let in: the page shows the countdown and the way to the
+    // waiting room instead of checking in (which would enter the pre-queue).
+    if (saleOpen()) {
+      try {
+        if ((await Shop.gate(event, null)) === false) return;
+      } catch (err) { showError("#error", err); }
+    }
 
     getSocket().join(`event:${eventId}`, {
       snapshot: (data) => {
         applyAvailability(data.availability);
         $("#ticket-types").dataset.live = "true";
-        onEventUpdated({ queue: data.event.queue });
+        onEventUpdated(data.event);
       },
       "tickets-batch-updated": applyAvailability,
       "event-updated": onEventUpdated,

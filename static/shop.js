@@ -68,7 +68,7 @@
    * (or string) per line. `onChange(reservation)` is told about every status change.
    */
   class ReservationPanel {
-    constructor(el, { event, next, describe, onChange, onSignIn }) {
+    constructor(el, { event, next, describe, onChange, onSignIn, onRefused }) {
       this.el = el;
       // The token was refused mid-purchase: sign in again (the seat map keeps its selection first).
       this.onSignIn = onSignIn || (() => { location.href = App.loginUrl(undefined, "expired"); });
@@ -76,6 +76,7 @@
       this.next = next;
       this.describe = describe;
       this.onChange = onChange || (() => {});
+      this.onRefused = onRefused || (() => {});     // told about a refused hold (e.g. sale_not_started)
       this.reservation = null;
       this.stopTimer = null;
     }
@@ -94,6 +95,7 @@
         if (err.code === "queue_required") { toQueue(this.event.id, this.next); return null; }
         if (err.status === 401) { this.onSignIn(); return null; }
         showError(errorEl, err);
+        try { this.onRefused(err); } catch (e) { console.error(e); }
         return null;
       }
     }

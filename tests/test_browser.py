@@ -1190,7 +1190,8 @@ def _in_order(seen: list[str], wanted: list[str]) -> bool:
 
 def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, rest, admin):
     """Capacity 1, a toll of 10 bits, the pre-queue opening 7 s before a sale 15 s away. Ann
-    and Bob (whose device clock is an hour slow) open the waiting room: closed with a countdown, then (paying the toll) the pre-queue with a
+    comes from the event page, Bob (whose device clock is an hour slow) straight to the
+    waiting room: closed with a countdown, then (paying the toll) the pre-queue with a
     countdown and no position, a reload that keeps Bob there, the draw, a position each;
     the first in the draw is let in and buys; the other waits at position 1, then buys."""
     expect_ = expect()
@@ -1200,7 +1201,14 @@ def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, 
     ann = open_page(fans["Ann"], init_scripts=[RECORD_PHASES])
     bob = open_page(fans["Bob"], init_scripts=[RECORD_PHASES, skewed_clock(-3_600_000)])
 
-    ann.goto(f"/events/{eid}/queue")
+    # The event page: when the sale opens, and the way to the waiting room instead of buying.
+    ann.goto(f"/events/{eid}")
+    expect_(ann.locator("#sale")).to_be_visible()
+    expect_(ann.locator("#sale-left")).to_have_text(re.compile(r"^0:(1[0-5]|0\d)$"))
+    expect_(ann.locator("#event-head")).to_contain_text("Up to 2 tickets per customer")
+    expect_(ann.locator("#hold")).to_be_hidden()
+    expect_(ann.get_by_label("Quantity of General Admission")).to_be_disabled()
+    ann.get_by_role("link", name="Go to the waiting room").click()
     bob.goto(f"/events/{eid}/queue")
 
     # Closed: a countdown to the opening, on the server's clock (Bob's device is an hour off).
@@ -1248,6 +1256,7 @@ def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, 
     # The first is let in: the event page, their turn, tickets within the per-customer limit.
     expect_(p1).to_have_url(re.compile(rf"/events/{eid}$"))
     expect_(p1.locator("#admission")).to_contain_text("It's your turn")
+    expect_(p1.locator("#sale")).to_be_hidden()
     p1.get_by_label("Quantity of General Admission").fill("3")
     p1.get_by_role("button", name="Hold tickets").click()
     expect_(p1.locator("#buy-error")).to_have_text("You can buy at most 2 tickets for this event.")
@@ -1274,6 +1283,61 @@ def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, 
     assert _in_order(_phases(p2), ["prequeue", "queued", "admitted"]), _log(p2)
     assert _in_order(_phases(p1), ["prequeue", "admitted"]), _log(p1)
     assert ["position", "1"] in _log(p2), _log(p2)
+
+
+def _rename_pushes(name: str) -> callable:
+    """A WebSocket route that renames the server's `name` pushes (the page ignores them; the
+    room's seq stays whole, so no resync tells the page either)."""
+    def route(ws):
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(lambda message: ws.send(message.replace(f'"event":"{name}"', '"event":"ignored"')
+                                                  if isinstance(message, str) else message))
+    return route
+
+
+def test_event_page_counts_down_to_the_sale_then_sells_within_the_limit(open_page, rest, admin):
+    """No queue (mode off): a countdown instead of the buy button, then buying when it ends;
+    the per-customer limit shown and enforced in words; a sale moved later behind the page's
+    back (its event-updated push never arrives) answers sale_not_started, and the page goes
+    back to counting down."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=6, mode="off", capacity=5, max_per_customer=3, quantity=10)
+    eid = event["id"]
+    page = open_page(rest.register("Early"))
+    page.route_web_socket("**/ws", _rename_pushes("event-updated"))
+    page.goto(f"/events/{eid}")
+    expect_(page.locator("#sale")).to_be_visible()
+    expect_(page.locator("#sale-title")).to_have_text("Sale opens in")
+    expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^0:0[1-6]$"))
+    expect_(page.locator("#sale-how")).to_have_text("You can buy tickets on this page as soon as the sale opens.")
+    expect_(page.locator("#sale-go")).to_be_hidden()
+    expect_(page.locator("#event-head")).to_contain_text("Up to 3 tickets per customer")
+    expect_(page.locator("#hold")).to_be_hidden()
+    expect_(page.get_by_label("Quantity of General Admission")).to_be_disabled()
+
+    # The start: buying opens on the page by itself.
+    expect_(page.locator("#sale")).to_be_hidden()
+    expect_(page.locator("#announcer")).to_have_text("The sale is open.")
+    expect_(page.get_by_label("Quantity of General Admission")).to_be_enabled()
+    page.get_by_label("Quantity of General Admission").fill("4")
+    page.get_by_role("button", name="Hold tickets").click()
+    expect_(page.locator("#buy-error")).to_have_text("You can buy at most 3 tickets for this event.")
+    page.get_by_label("Quantity of General Admission").fill("2")
+    page.get_by_role("button", name="Hold tickets").click()
+    page.get_by_role("button", name="Confirm purchase").click()
+    expect_(page.locator("#reservation-status")).to_have_attribute("data-status", "confirmed")
+
+    # The organiser moves the sale an hour later; the page has not heard. Holding says so,
+    # and the page counts down again.
+    rest.call("PATCH", f"/api/events/{eid}", admin["token"], {"saleStartsAt": _iso_in(3600)}, expect=200)
+    page.get_by_label("Quantity of General Admission").fill("1")
+    page.get_by_role("button", name="Hold tickets").click()
+    expect_(page.locator("#buy-error")).to_have_text(re.compile(r"^The sale has not started yet\. It opens .+\.$"))
+    expect_(page.locator("#sale")).to_be_visible()
+    expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^(59:\d\d|1 h 00 min)$"))
+    expect_(page.locator("#hold")).to_be_hidden()
+    assert_translated(page, "en")
 
 
 def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_page, rest, admin):
