@@ -1,4 +1,5 @@
-/* The admin dashboard: live stats and chart from admin:{id}, queue settings, announcements. */
+/* The admin dashboard: live stats and chart from admin:{id} (queue and pre-queue), queue
+ * settings, the on-sale day's schedule and limits, announcements. */
 (function () {
   "use strict";
   const { $, h, call, getSocket, showError, showMessage } = App;
@@ -7,6 +8,7 @@
     { key: "connections", label: "admin.connections", color: "#4f46e5" },
     { key: "activeUsers", label: "admin.active", color: "#047857" },
     { key: "queueLength", label: "admin.queueLength", color: "#b45309" },
+    { key: "prequeueLength", label: "admin.prequeueLength", color: "#0e7490" },
     { key: "admittedLastMinute", label: "admin.admitted", color: "#be185d" },
   ];
   let events = [];
@@ -74,6 +76,7 @@
     set("#s-connections", stats.connections);
     set("#s-active", stats.activeUsers);
     set("#s-queue", stats.queueLength);
+    set("#s-prequeue", stats.prequeueLength);
     set("#s-admitted", stats.admittedLastMinute);
     I18n.bindFn($("#s-mode"), () => (stats.mode ? I18n.t(`admin.modeValue.${stats.mode}`) : "—")
       + (stats.queueActive ? I18n.t("admin.activeSuffix") : ""));
@@ -93,6 +96,112 @@
     if (radio) radio.checked = true;
   }
 
+  // ------------------------------------------------------------ on-sale day
+  // saleStartsAt is edited in the admin's own time zone (shown beside it) and sent as UTC;
+  // an empty field is null: no start (on sale now), the default pre-queue (900 s), no pacing,
+  // no per-customer limit, no toll.
+
+  const pad = (n) => String(n).padStart(2, "0");
+  /** An ISO time as a datetime-local value in this browser's zone ("2027-05-01T20:30:00"). */
+  function toLocalInput(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  /** The zone and its offset at that moment: "Asia/Seoul, GMT+9". */
+  function zoneLabel(at) {
+    const zone = I18n.browserZone();
+    let offset = "";
+    try {
+      const parts = new Intl.DateTimeFormat(I18n.lang, { timeZoneName: "shortOffset", timeZone: zone }).formatToParts(at);
+      offset = (parts.find((p) => p.type === "timeZoneName") || { value: "" }).value;
+    } catch (_) { /* an old browser: the zone's name alone */ }
+    return offset ? `${zone}, ${offset}` : zone;
+  }
+
+  const optionalInt = (el) => (el.value.trim() === "" ? null : Number(el.value));
+  const saleInput = () => $("#sale-starts");
+
+  /** The start as typed: an ISO string, null when empty, undefined when not a full date and time. */
+  function typedStart() {
+    const el = saleInput();
+    if (el.validity && el.validity.badInput) return undefined;
+    if (!el.value) return null;
+    const d = new Date(el.value);
+    return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  }
+
+  function renderSchedulePreview() {
+    const start = typedStart();
+    const at = start ? new Date(start) : new Date();
+    I18n.bind($("#zone-hint"), "admin.zoneHint", { zone: () => zoneLabel(at) });
+    const preview = $("#sale-preview");
+    if (start === undefined) { I18n.unbind(preview); preview.textContent = ""; return; }
+    if (start === null) { I18n.bind(preview, "admin.noSale"); return; }
+    const prequeue = optionalInt($("#prequeue-seconds"));
+    const seconds = prequeue === null || !Number.isInteger(prequeue) || prequeue < 0 ? 900 : prequeue;
+    const opens = new Date(at.getTime() - seconds * 1000);
+    I18n.bind(preview, "admin.prequeuePreview", { time: () => App.fmtDate(opens.toISOString()) });
+  }
+
+  function fillSchedule(event) {
+    saleInput().value = toLocalInput(event.saleStartsAt);
+    $("#prequeue-seconds").value = event.queue.prequeueSeconds ?? "";
+    $("#admit-per-minute").value = event.queue.admitPerMinute ?? "";
+    $("#max-per-customer").value = event.maxPerCustomer ?? "";
+    $("#challenge-bits").value = event.queue.challengeBits ?? "";
+    renderSchedulePreview();
+  }
+
+  /** The form as a PATCH body, or a catalogue key naming what is wrong. */
+  function scheduleBody() {
+    const saleStartsAt = typedStart();
+    if (saleStartsAt === undefined) return { problem: "admin.badStart", field: saleInput() };
+    const fields = [
+      ["#prequeue-seconds", 0, 7 * 86400], ["#admit-per-minute", 1, 1000000],
+      ["#max-per-customer", 1, 10000], ["#challenge-bits", 0, 24],
+    ];
+    const values = {};
+    for (const [sel, min, max] of fields) {
+      const el = $(sel);
+      if (el.validity && el.validity.badInput) return { problem: "admin.badNumbers", field: el };
+      const v = optionalInt(el);
+      if (v !== null && (!Number.isInteger(v) || v < min || v > max)) return { problem: "admin.badNumbers", field: el };
+      values[sel] = v;
+    }
+    return { body: { saleStartsAt, maxPerCustomer: values["#max-per-customer"],
+      queue: { prequeueSeconds: values["#prequeue-seconds"], admitPerMinute: values["#admit-per-minute"],
+        challengeBits: values["#challenge-bits"] } } };
+  }
+
+  function setUpSchedule() {
+    const form = $("#schedule");
+    form.addEventListener("input", renderSchedulePreview);
+    I18n.onChange(renderSchedulePreview);
+    $("#sale-clear").addEventListener("click", () => {
+      saleInput().value = "";
+      renderSchedulePreview();
+      saleInput().focus();
+    });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      showError("#schedule-error", null);
+      const { body, problem, field } = scheduleBody();
+      if (problem) {
+        showMessage("#schedule-error", problem);
+        field.focus();
+        return;
+      }
+      try {
+        const { event } = await call(`/api/events/${encodeURIComponent(current)}`, { method: "PATCH", body });
+        events = events.map((e) => (String(e.id) === String(event.id) ? event : e));
+        fillSchedule(event);
+        flash($("#schedule-msg"), "admin.scheduleSaved");
+      } catch (err) { showError("#schedule-error", err); }
+    });
+  }
+
   // ------------------------------------------------------------ event selection
 
   async function select(id) {
@@ -110,6 +219,8 @@
     $("#capacity").value = event.queue.capacity;
     $("#session").value = event.queue.sessionSeconds;
     delete $("#capacity").dataset.dirty;
+    fillSchedule(event);
+    showError("#schedule-error", null);
     call(`/api/admin/events/${encodeURIComponent(id)}/stats`).then((s) => { if (current === id) onStats(s); })
       .catch((err) => showError("#error", err));
     sock.join(`admin:${id}`, {
@@ -159,6 +270,7 @@
     const wanted = new URLSearchParams(location.search).get("event");
     sel.value = events.some((e) => String(e.id) === wanted) ? wanted : events[0].id;
     sel.addEventListener("change", () => select(sel.value));
+    setUpSchedule();
     select(sel.value);
 
     $("#mode").addEventListener("change", async (ev) => {

@@ -1340,6 +1340,72 @@ def test_event_page_counts_down_to_the_sale_then_sells_within_the_limit(open_pag
     assert_translated(page, "en")
 
 
+def test_admin_edits_the_schedule_in_local_time_and_sees_the_pre_queue(open_page, rest, admin):
+    """The dashboard sets saleStartsAt in the admin's own zone (shown), the pre-queue's
+    opening, pacing, the per-customer limit and the toll; clears them (null); shows the
+    pre-queue's length live beside the queue's."""
+    import datetime
+    from zoneinfo import ZoneInfo
+    from ticketd.waitingroom.toll import solve
+
+    expect_ = expect()
+    event = rest.create_event(admin["token"], name="Schedule Night",
+                              queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    eid = event["id"]
+    boss = open_page(admin, timezone_id="Asia/Seoul")
+    field = lambda name: boss.get_by_role("spinbutton", name=name)  # noqa: E731
+    boss.goto(f"/admin?event={eid}")
+    expect_(boss.locator("#s-prequeue")).to_have_text("0")
+    expect_(boss.locator("#zone-hint")).to_have_text("(your time: Asia/Seoul, GMT+9)")
+    expect_(boss.locator("#sale-preview")).to_have_text("No start set: tickets are on sale now.")
+    expect_(field("Pre-queue opens")).to_have_value("900")
+    expect_(field("Browser check")).to_have_value("0")
+
+    # An hour from now, typed as a Seoul wall clock; the pre-queue open from now on.
+    start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).replace(microsecond=0)
+    boss.get_by_label("Sale starts").fill(start.astimezone(ZoneInfo("Asia/Seoul")).strftime("%Y-%m-%dT%H:%M:%S"))
+    field("Pre-queue opens").fill("7200")
+    expect_(boss.locator("#sale-preview")).to_have_text(re.compile(r"^The pre-queue opens .+ GMT\+9\.$"))
+    field("Admissions per minute").fill("60")
+    field("Tickets per customer").fill("4")
+    field("Browser check").fill("25")
+    boss.get_by_role("button", name="Save on-sale settings").click()
+    expect_(boss.locator("#schedule-error")).to_contain_text("the browser check 0 to 24")
+    expect_(field("Browser check")).to_be_focused()
+    field("Browser check").fill("8")
+    boss.get_by_role("button", name="Save on-sale settings").click()
+    expect_(boss.locator("#schedule-msg")).to_have_text("On-sale settings saved.")
+    saved = rest.call("GET", f"/api/events/{eid}", expect=200)["event"]
+    assert datetime.datetime.fromisoformat(saved["saleStartsAt"].replace("Z", "+00:00")) == start, saved
+    assert saved["maxPerCustomer"] == 4
+    assert {k: saved["queue"][k] for k in ("prequeueSeconds", "admitPerMinute", "challengeBits")} == \
+        {"prequeueSeconds": 7200, "admitPerMinute": 60, "challengeBits": 8}
+
+    # Fans pay the toll into the pre-queue: its length shows live, the queue's stays 0.
+    for fan in (rest.register("Pre1"), rest.register("Pre2")):
+        c = rest.call("GET", f"/api/queue/challenge/{eid}", fan["token"], expect=200)
+        answer = rest.call("POST", f"/api/queue/check/{eid}", fan["token"],
+                           {"challenge": c["challenge"], "nonce": solve(c["challenge"], c["bits"])}, expect=200)
+        assert answer["status"] == "prequeue"
+    expect_(boss.locator("#s-prequeue")).to_have_text("2")
+    expect_(boss.locator("#s-queue")).to_have_text("0")
+
+    # Cleared: every field empty is null (the pre-queue and the toll back to their defaults).
+    boss.get_by_role("button", name="Clear the sale start").click()
+    expect_(boss.locator("#sale-preview")).to_have_text("No start set: tickets are on sale now.")
+    for label in ("Pre-queue opens", "Admissions per minute", "Tickets per customer", "Browser check"):
+        field(label).fill("")
+    boss.get_by_role("button", name="Save on-sale settings").click()
+    expect_(boss.locator("#schedule-msg")).to_have_text("On-sale settings saved.")
+    cleared = rest.call("GET", f"/api/events/{eid}", expect=200)["event"]
+    assert (cleared["saleStartsAt"], cleared["maxPerCustomer"]) == (None, None)
+    assert (cleared["queue"]["prequeueSeconds"], cleared["queue"]["admitPerMinute"],
+            cleared["queue"]["challengeBits"]) == (900, None, 0)
+    expect_(field("Pre-queue opens")).to_have_value("900")
+    expect_(boss.get_by_label("Sale starts")).to_have_value("")
+    assert_translated(boss, "en")
+
+
 def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_page, rest, admin):
     """Ticketd.checkIn: a solved challenge the server refuses (used or expired meanwhile) is
     replaced by a fresh one, once; refused again, the waiting room says so in words."""
