@@ -1406,6 +1406,64 @@ def test_admin_edits_the_schedule_in_local_time_and_sees_the_pre_queue(open_page
     assert_translated(boss, "en")
 
 
+# A toll worker that never finds a nonce: the page stays on "Checking your browser…".
+STALLED_WORKER = "let n = 0; setInterval(() => { n += 40; self.postMessage({ progress: n, impl: 'js' }); }, 100);"
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_on_sale_states_in_both_languages_pass_axe(open_page, rest, admin, lang):
+    """Every new state in English and Korean, each through axe: the waiting room closed, in the
+    pre-queue and checking the browser; the event page before the sale; the dashboard."""
+    expect_ = expect()
+    t = CATALOGUES[lang]
+    ev = KO_EVENT if lang == "ko" else {}
+    closed = _on_sale(rest, admin, starts_in=7200, prequeue=3600, bits=8, **ev)
+    pre = _on_sale(rest, admin, starts_in=3000, prequeue=3600, bits=8, max_per_customer=4, **ev)
+    fan = open_page(rest.register("Axe"), lang=lang)
+
+    fan.goto(f"/events/{closed['id']}/queue")
+    expect_(fan.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(fan.get_by_role("heading", level=1)).to_have_text(t["queue.closed.heading"])
+    expect_(fan.locator("#sale-countdown-label")).to_have_text(t["queue.closed.opensIn"])
+    expect_(fan.get_by_role("timer")).to_have_text(re.compile(r"^59:\d\d$|^1 h 00 min$|^1시간 00분$"))
+    check_axe(fan, "queue-closed", lang)
+    assert_translated(fan, lang)
+
+    fan.goto(f"/events/{pre['id']}")
+    expect_(fan.locator("#sale")).to_be_visible()
+    expect_(fan.locator("#sale-go")).to_have_text(t["sale.enterPrequeue"])
+    expect_(fan.locator("#sale-how")).to_have_text(t["sale.prequeueOpen"])
+    expect_(fan.locator("#event-head")).to_contain_text(t["limit.perCustomer"]["other"].replace("{count}", "4"))
+    check_axe(fan, "event-before-sale", lang)
+    assert_translated(fan, lang)
+    fan.locator("#sale-go").click()
+    expect_(fan.locator("#waiting")).to_have_attribute("data-phase", "prequeue")
+    expect_(fan.get_by_role("heading", level=1)).to_have_text(t["queue.prequeue.heading"])
+    expect_(fan.locator("#sale-countdown-label")).to_have_text(t["queue.prequeue.startsIn"])
+    expect_(fan.locator("#prequeue-length")).to_have_text("1")
+    expect_(fan.get_by_role("button", name=t["queue.prequeue.leave"])).to_be_visible()
+    check_axe(fan, "queue-prequeue", lang)
+    assert_translated(fan, lang)
+
+    slow = open_page(rest.register("Slow"), lang=lang)
+    slow.route("**/static/toll-worker.js", lambda r: r.fulfill(body=STALLED_WORKER, content_type="text/javascript"))
+    slow.goto(f"/events/{pre['id']}/queue")
+    expect_(slow.locator("#waiting")).to_have_attribute("data-phase", "checking")
+    expect_(slow.locator("#toll")).to_contain_text(t["queue.challenge.checking"])
+    expect_(slow.get_by_role("progressbar", name=t["queue.challenge.progress"])).to_have_attribute(
+        "aria-valuenow", re.compile(r"^[1-9]\d?$"))                  # it moves, short of 100
+    check_axe(slow, "queue-checking", lang)
+    assert_translated(slow, lang)
+
+    boss = open_page(admin, lang=lang, timezone_id="Asia/Seoul")
+    boss.goto(f"/admin?event={pre['id']}")
+    expect_(boss.locator("#s-prequeue")).to_have_text("1")
+    expect_(boss.locator("#sale-preview")).to_contain_text("GMT+9")
+    check_axe(boss, "admin-schedule", lang)
+    assert_translated(boss, lang)
+    print(f"\naxe, on-sale states ({lang}):", json.dumps(AXE_REPORT.get(lang), ensure_ascii=False, indent=1))
+
+
 def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_page, rest, admin):
     """Ticketd.checkIn: a solved challenge the server refuses (used or expired meanwhile) is
     replaced by a fresh one, once; refused again, the waiting room says so in words."""
