@@ -396,7 +396,7 @@ SHOTS = {
 
 @pytest.mark.skipif(not os.environ.get("TICKETD_SCREENSHOTS"), reason="set TICKETD_SCREENSHOTS=1 to retake docs/*.png")
 @pytest.mark.parametrize("lang", ["en", "ko"])
-def test_docs_screenshots(open_page, rest, admin, database_url, lang):
+def test_docs_screenshots(open_page, rest, admin, database_url, make_users, lang):
     """Every page with some activity, in each language, saved as docs/[ko-]*.png for the README."""
     import psycopg2
 
@@ -445,7 +445,7 @@ def test_docs_screenshots(open_page, rest, admin, database_url, lang):
     assert rest.call("POST", f"/api/queue/check/{eid}", buyers[1]["token"], expect=200)["status"] == "admitted"
 
     # The admin dashboard with a few seconds of history.
-    boss = new_page(boss_session, (1280, 1320))
+    boss = new_page(boss_session, (1280, 1480))
     boss.goto(f"/admin?event={eid}")
     expect_(boss.locator("#s-connections")).to_have_text(re.compile(r"^\d+$"))
 
@@ -480,8 +480,21 @@ def test_docs_screenshots(open_page, rest, admin, database_url, lang):
     seat_page.evaluate("document.activeElement && document.activeElement.blur()")
     seat_page.screenshot(path=path("seat-map"), animations="disabled")
 
+    # The waiting room before the sale: a pre-queue filling up, its places drawn at the start.
+    from ticketd.waitingroom.toll import solve
+    pre = _on_sale(rest, admin, starts_in=41 * 60 + 7, prequeue=3600, bits=8, quantity=500, **shot["event"])
+    for token in make_users(137, prefix=f"pre{lang}"):
+        c = rest.call("GET", f"/api/queue/challenge/{pre['id']}", token, expect=200)
+        rest.call("POST", f"/api/queue/check/{pre['id']}", token,
+                  {"challenge": c["challenge"], "nonce": solve(c["challenge"], c["bits"])}, expect=200)
+    early = new_page(rest.register(shot["names"][2], handle="early"), (900, 900))
+    early.goto(f"/events/{pre['id']}/queue")
+    expect_(early.locator("#prequeue-length")).to_have_text("138")
+    expect_(early.locator("#queue-conn")).to_have_attribute("data-state", "open")
+    early.screenshot(path=path("waiting-room-prequeue"), animations="disabled")
 
     boss.wait_for_timeout(15_000)   # let the chart gather some points (documentation only)
+    boss.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     boss.screenshot(path=path("admin-dashboard"), animations="disabled")
 
 
