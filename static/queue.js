@@ -292,12 +292,16 @@
     beforeSale.timer = setTimeout(() => { if (phase === "closed") enter(); else poll(); }, delay);
   }
 
+  let lastClosed = null;
   function renderClosed(status) {
+    lastClosed = status;
     const now = App.serverNow();
     const opens = new Date(status.opensAt).getTime();
     // Until the pre-queue opens; with no pre-queue (mode off, or none before the sale) the
-    // check answers "closed" until the sale itself starts.
-    const preOpen = opens > now && opens < new Date(status.saleStartsAt).getTime();
+    // check answers "closed" until the sale itself starts (its opensAt, the time a pre-queue
+    // would open, means nothing then).
+    const noQueue = Boolean(event && event.queue && event.queue.mode === "off");
+    const preOpen = !noQueue && opens > now && opens < new Date(status.saleStartsAt).getTime();
     const target = preOpen ? status.opensAt : status.saleStartsAt;
     const first = phase !== "closed";
     setPhase("closed");
@@ -397,6 +401,7 @@
       event = ev;
       $("#event-name").textContent = event.name;
       if (!flashTimer) I18n.title("title.queueNamed", { name: event.name });
+      if (phase === "closed" && lastClosed && event.queue.mode === "off") { beforeSale.key = null; renderClosed(lastClosed); }
     }).catch((err) => showError("#error", err));
 
     await enter();

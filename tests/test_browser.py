@@ -1515,3 +1515,19 @@ def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_
     stubborn.goto(f"/events/{event['id']}/queue")
     expect_(stubborn.locator("#error")).to_have_text(CATALOGUES["en"]["errors.challenge_required"])
     assert seen == {"challenges": 2, "solved": 2}
+
+
+def test_the_waiting_room_of_a_sale_without_a_queue_counts_down_to_the_sale(open_page, rest, admin):
+    """Mode off has no pre-queue: the check answers closed until the start (its opensAt, when a
+    pre-queue would open, is not shown), then admitted, and the page goes on to the tickets."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=8, prequeue=5, mode="off", capacity=5)
+    page = open_page(rest.register("NoQueue"))
+    page.goto(f"/events/{event['id']}/queue")
+    expect_(page.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(page.locator("#sale-countdown-label")).to_have_text("Sale starts in")
+    expect_(page.locator("#queue-lead")).to_contain_text("Tickets go on sale at")
+    expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^0:0[4-8]$"))
+    expect_(page).to_have_url(re.compile(rf"/events/{event['id']}$"), timeout=20_000)
+    expect_(page.locator("#sale")).to_be_hidden()
+    expect_(page.get_by_role("button", name="Hold tickets")).to_be_visible()
