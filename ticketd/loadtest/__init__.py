@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from . import crowd, progress
+    from . import client, crowd, progress, rehearsal, summary
 
     if args.report:
         try:
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout, poll_seconds=max(1.0, args.poll_seconds), stay=args.stay,
         ticket_type=args.ticket_type, run_id=args.run_id, tokens_file=args.tokens)
     try:
-        crowd.Target(opts.url)
+        client.Target(opts.url)
     except ValueError as exc:
         print(f"ticketd loadtest: {exc}", file=sys.stderr)
         return 2
@@ -134,45 +134,24 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(ImportError):
         import uvloop
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    crowd_ref = {}
-
-    async def main():
-        summary = await crowd.run(opts, _Capture(ui, crowd_ref))
-        return summary
 
     try:
-        summary = asyncio.run(main())
+        result, c = asyncio.run(rehearsal.run(opts, ui))
     except KeyboardInterrupt:
         print("ticketd loadtest: interrupted", file=sys.stderr)
         return 130
-    if args.report and crowd_ref.get("crowd") is not None:
+    if args.report:
         from . import report
-        report.write(args.report, summary, crowd_ref["crowd"].timeline)
+        report.write(args.report, result, c.timeline)
     if args.json:
-        progress.print_summary(summary, stream=sys.stderr)
+        summary.print_summary(result, stream=sys.stderr)
         if args.report:
             print(f"report: {args.report}", file=sys.stderr)
-        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
         sys.stdout.flush()
     else:
-        progress.print_summary(summary, console=console)
+        summary.print_summary(result, console=console)
         if args.report:
             print(f"report: {args.report}")
-    return summary["exitCode"]
+    return result["exitCode"]
 
-
-class _Capture:
-    """Passes the UI through and keeps the crowd for the report."""
-
-    def __init__(self, ui, ref: dict):
-        self.ui, self.ref = ui, ref
-
-    def start(self, c) -> None:
-        self.ref["crowd"] = c
-        self.ui.start(c)
-
-    def stop(self) -> None:
-        self.ui.stop()
-
-    def note(self, text: str) -> None:
-        self.ui.note(text)

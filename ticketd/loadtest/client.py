@@ -16,6 +16,7 @@ import orjson
 from .stats import ErrorCounts, Samples
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+MAX_ATTEMPTS = 6                    # tries of one request on no answer, 429 or 5xx
 
 
 class Reply:

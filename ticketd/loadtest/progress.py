@@ -1,5 +1,4 @@
-"""Live progress while a run goes (rich on a terminal, plain lines otherwise) and the
-summary table at the end."""
+"""Live progress while a run goes: a rich panel on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 
@@ -8,26 +7,9 @@ import sys
 import time
 
 from .state import DONE, GAVE_UP, NOT_ARRIVED, SHOPPING, WAITING
+from .summary import errors_text
 
 PHASES = ("accounts", "sockets", "arrival", "selling", "draining", "checking")
-
-
-def _fmt(value, unit: str = "", digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    return f"{value:,}{unit}"
-
-
-def _errors_text(errors: dict, limit: int = 8) -> str:
-    if not errors:
-        return "none"
-    items = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))
-    text = " · ".join(f"{code} {n:,}" for code, n in items[:limit])
-    if len(items) > limit:
-        text += f" · … {len(items) - limit} more"
-    return text
 
 
 def snapshot(c) -> dict:
@@ -56,7 +38,7 @@ def plain_line(s: dict) -> str:
         return f"[accounts] {s['accounts']:,} / {s['fans']:,} accounts"
     line = (f"[{s['elapsed']:7.1f}s {s['phase']}] waiting {s['waiting']:,} · admitted {s['shopping']:,} · "
             f"done {s['done']:,} · gave up {s['gaveUp']:,} · to come {s['toCome']:,} | sold {s['sold']:,}/{s['stock']:,} | "
-            f"{s['admissionsPerSecond']:.1f} adm/s · {s['purchasesPerSecond']:.1f} buy/s | errors: {_errors_text(s['errors'], 5)}")
+            f"{s['admissionsPerSecond']:.1f} adm/s · {s['purchasesPerSecond']:.1f} buy/s | errors: {errors_text(s['errors'], 5)}")
     if s["rateLimited"]:
         line += f" | {s['rateLimited']} × 429: run the target with TICKETD_RATE_LIMITS=off"
     return line
@@ -150,7 +132,7 @@ class RichUI:
         if s["queueLength"] is not None:
             grid.add_row("Server", f"queue {s['queueLength']:,} · active shoppers {s['activeUsers']:,}")
         grid.add_row("Sockets", f"{s['pushSockets']:,} watching event:{self.c.event_id}")
-        errors = Text(_errors_text(s["errors"]))
+        errors = Text(errors_text(s["errors"]))
         if s["serverErrors"]:
             errors.append(f"   {s['serverErrors']:,} server errors (5xx)", style="bold red")
         grid.add_row("Errors", errors)
@@ -161,69 +143,3 @@ class RichUI:
         return Panel(grid, title=f"ticketd loadtest → {self.c.api.target.host} · event {self.c.event_id}",
                      title_align="left")
 
-
-def summary_rows(s: dict) -> list[tuple[str, str]]:
-    q, p, push = s["queueWaitSeconds"], s["purchaseMs"], s["pushMs"]
-    books = s.get("oversell") or {}
-    if s["oversold"] is None:
-        oversell = "NOT CHECKED: " + "; ".join(books.get("problems") or [s.get("fatal") or "no run"])
-    elif books.get("ok"):
-        oversell = f"OK: nothing oversold; the server's count matches the tool's {books.get('reservations', 0):,} reservations"
-    else:
-        oversell = f"FAILED: {s['oversold']:,} oversold; " + "; ".join(books.get("problems") or [])
-    rows = [
-        ("Fans", f"{s['fans']:,} ({s['arrival']}, {s['ticketsPerFan']} tickets each)"),
-        ("Admitted", f"{s['admitted']:,}"),
-        ("Done / gave up", f"{s['done']:,} / {s['gaveUp']:,}" + (f" ({s['unfinished']:,} unfinished)" if s["unfinished"] else "")),
-        ("Tickets sold", f"{s['sold']:,} of {s['stock']:,} in {s['purchases']:,} purchases"),
-        ("Purchases/s", f"{s['purchasesPerSecond']:.2f} (peak {s['peakPurchasesPerSecond']} in one second)"),
-        ("Admissions/s", f"{s['admissionsPerSecond']:.2f} (peak {s['peakAdmissionsPerSecond']})"),
-        ("Queue wait p50 / p99", f"{_fmt(q['p50'], ' s', 2)} / {_fmt(q['p99'], ' s', 2)}  (first check → admission)"),
-        ("Purchase p50 / p99", f"{_fmt(p['p50'], ' ms')} / {_fmt(p['p99'], ' ms')}  (hold + confirm HTTP)"),
-        ("Push latency p50 / p99", f"{_fmt(push['p50'], ' ms')} / {_fmt(push['p99'], ' ms')}  "
-                                   f"({push['samples']:,} deliveries on {s['pushSockets']} sockets)"),
-        ("Sold out after", _fmt(s["soldOutSeconds"], " s", 2)),
-        ("Elapsed", f"{s['elapsedSeconds']:.2f} s (first arrival → last fan)"),
-        ("Accounts", f"{s['accountsPath'] or '–'} in {_fmt(s['accountsSeconds'], ' s', 2)}"),
-        ("Errors by code", _errors_text(s["errors"], 20)),
-        ("Server errors (5xx)", f"{s['serverErrors']:,}"),
-        ("Oversell check", oversell),
-        ("Tool CPU", f"{s['toolCpuSeconds']:.1f} s in all, {_fmt(s['toolCpuRunSeconds'], ' s')} while the fans ran; "
-                     f"{s['toolMaxRssMB']:.0f} MB max RSS; event-loop lag p99 {_fmt(s['toolLoopLagMs']['p99'], ' ms')}"),
-    ]
-    if s["rateLimited"]:
-        rows.append(("Rate limited (429)", f"{s['rateLimited']:,}: start the target with TICKETD_RATE_LIMITS=off"))
-    return rows
-
-
-def print_summary(s: dict, console=None, stream=None) -> None:
-    rows = summary_rows(s)
-    if console is not None:
-        from rich.table import Table
-        table = Table(title="ticketd loadtest: summary", show_header=False, title_justify="left")
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        for name, value in rows:
-            style = "bold red" if (name == "Oversell check" and not value.startswith("OK")) or \
-                (name == "Server errors (5xx)" and s["serverErrors"]) or name.startswith("Rate limited") else None
-            table.add_row(name, value, style=style)
-        console.print(table)
-        for text in s["notes"]:
-            console.print(f"[dim]note: {text}[/dim]")
-        for text in s["warnings"]:
-            console.print(f"[bold yellow]warning: {text}[/bold yellow]")
-        if s["fatal"]:
-            console.print(f"[bold red]error: {s['fatal']}[/bold red]")
-        return
-    stream = stream or sys.stdout
-    width = max(len(name) for name, _ in rows)
-    print("ticketd loadtest: summary", file=stream)
-    for name, value in rows:
-        print(f"  {name.ljust(width)}  {value}", file=stream)
-    for text in s["notes"]:
-        print(f"note: {text}", file=stream)
-    for text in s["warnings"]:
-        print(f"warning: {text}", file=stream)
-    if s["fatal"]:
-        print(f"error: {s['fatal']}", file=stream)
-    stream.flush()

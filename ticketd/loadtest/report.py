@@ -7,7 +7,7 @@ import html
 import io
 import re
 
-from .progress import summary_rows
+from .summary import is_bad, rows
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:60rem;
@@ -109,7 +109,6 @@ def charts(timeline, summary: dict) -> list[tuple[str, str]]:
 
 
 def write(path: str, summary: dict, timeline) -> None:
-    rows = summary_rows(summary)
     ok = summary["exitCode"] == 0
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -122,9 +121,8 @@ def write(path: str, summary: dict, timeline) -> None:
         f'{summary["exitCode"]}</span></p>',
         "<h2>Summary</h2><table>",
     ]
-    for name, value in rows:
-        bad = (name == "Oversell check" and not value.startswith("OK")) or \
-            (name == "Server errors (5xx)" and summary["serverErrors"]) or name.startswith("Rate limited")
+    for name, value in rows(summary):
+        bad = is_bad(summary, name, value)
         parts.append(f'<tr><th>{_text(name)}</th><td class="{"bad" if bad else ""}">{_text(value)}</td></tr>')
     parts.append("</table>")
     books = summary.get("oversell") or {}

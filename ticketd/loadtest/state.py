@@ -1,10 +1,9 @@
-"""Shared state of one run: fans, the tool's view of the stock, its own reservations and
-push-latency matching. Everything here runs on the one event loop: no locks."""
+"""Shared state of one run: fans, the tool's own reservations and its view of the stock.
+Everything here runs on the one event loop: no locks."""
 
 from __future__ import annotations
 
 import random
-from array import array
 
 WAITING, SHOPPING, DONE, GAVE_UP, NOT_ARRIVED = "waiting", "shopping", "done", "gave_up", "not_arrived"
 
@@ -146,48 +145,3 @@ class Inventory:
         seats = self.rng.sample(pool, min(quantity, len(pool)))
         return tid, len(seats), seats
 
-
-class PushTracker:
-    """Push latency, matched on counts: every hold whose response arrived is a record
-    (cumulative units the tool has taken of that type, arrival time). A push's absolute
-    count says how many units are gone since the baseline; each sampled socket takes the
-    records that count covers and samples ``push arrival − response arrival``."""
-
-    def __init__(self, baseline: dict[str, int]):
-        self.base = dict(baseline)
-        self.cum: dict[str, int] = {tid: 0 for tid in baseline}
-        self.units: dict[str, array] = {tid: array("q") for tid in baseline}
-        self.times: dict[str, array] = {tid: array("d") for tid in baseline}
-
-    def hold_arrived(self, tid: str, quantity: int, t: float) -> None:
-        if tid not in self.cum:
-            return
-        self.cum[tid] += quantity
-        self.units[tid].append(self.cum[tid])
-        self.times[tid].append(t)
-
-    def released(self, tid: str, quantity: int) -> None:
-        """A hold of ours ended without a sale (expired on confirm): its units come back."""
-        if tid in self.base:
-            self.base[tid] += quantity
-
-    def new_cursor(self) -> dict[str, int]:
-        return {tid: 0 for tid in self.base}
-
-    def match(self, cursor: dict[str, int], counts: dict, t: float, sample) -> None:
-        """Advance one socket's cursor over a push; ``sample(seconds)`` per matched hold.
-        ``sample=None`` (a snapshot after a reconnect) skips without sampling."""
-        for tid, available in counts.items():
-            tid = str(tid)
-            units = self.units.get(tid)
-            if units is None or not isinstance(available, int):
-                continue
-            gone = self.base[tid] - available
-            i = cursor[tid]
-            times = self.times[tid]
-            end = len(units)
-            while i < end and units[i] <= gone:
-                if sample is not None:
-                    sample(t - times[i])
-                i += 1
-            cursor[tid] = i

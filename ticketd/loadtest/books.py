@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from .state import Held
+
 
 async def _bounded(coros, limit: int = 32):
     sem = asyncio.Semaphore(limit)
@@ -29,14 +31,12 @@ async def _settle(c, longest: float = 10.0) -> None:
         await asyncio.sleep(0.5)
 
 
-async def books(c) -> dict:
+async def check(c) -> dict:
     """Reconcile the tool's ledger with the server, then compare with the event's final
     availability. ``oversold`` counts tickets or seats the server gave out beyond what
     exists (or beyond what it thinks it sold); None when the books could not be read."""
     api = c.api
     event_id = c.event_id
-    from .state import Held
-
     if c.interrupted or c.timed_out:
         await _settle(c)
     # Holds still pending (or whose confirm got no clear answer): ask the server.
