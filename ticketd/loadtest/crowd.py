@@ -10,7 +10,6 @@ import time
 import uuid
 from collections import Counter
 
-from . import pow
 from .client import Api
 from .queuesocket import wake
 from .sampling import CollectorTimer
@@ -70,7 +69,7 @@ class Crowd:
         self.baseline_taken: dict[str, int] = {}
         self.stock = 0
         self.challenge_bits = 0
-        self.solver = pow.Solver()
+        self.solver = None                    # proofofwork.Solver, once there is a toll to pay
         self.phase = "starting"
         self.fans: list[Fan] = []
         self.counts: Counter = Counter()
@@ -209,8 +208,15 @@ class Crowd:
             k = min(k, limit)
         return max(1, k)
 
+    def toll_solver(self):
+        if self.solver is None:
+            # Only for an event with a toll: the module brings in the server's waiting room.
+            from .proofofwork import Solver
+            self.solver = Solver()
+        return self.solver
+
     async def solve(self, challenge: str, bits: int) -> str:
-        return await self.solver.solve(challenge, bits)
+        return await self.toll_solver().solve(challenge, bits)
 
     def check_sold_out(self) -> None:
         if self.sold_out or self.t0 is None or self.inventory.total_available > 0:

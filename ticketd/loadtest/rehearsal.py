@@ -12,7 +12,7 @@ import time
 
 import aiohttp
 
-from . import accounts, books, eventwatch, pow, sampling, summary
+from . import accounts, books, eventwatch, sampling, summary
 from .client import Api, Target
 from .crowd import RATE_LIMIT_NOTE, Crowd, Fatal, Options
 from .fan import run_fan
@@ -29,8 +29,8 @@ async def prepare(c: Crowd) -> None:
     c.event = r.data["event"]
     queue = c.event.get("queue") or {}
     c.challenge_bits = int(queue.get("challengeBits") or 0)
-    if c.challenge_bits >= pow.POOL_BITS:
-        await c.solver.start_pool()
+    if c.challenge_bits:
+        await c.toll_solver().start(c.challenge_bits)
     if c.opts.ticket_type and c.opts.ticket_type not in {str(t["id"]) for t in c.event["ticketTypes"]}:
         raise Fatal(f"event {c.event_id} has no ticket type {c.opts.ticket_type}")
     if c.opts.admin_email:
@@ -132,7 +132,8 @@ async def shutdown(c: Crowd) -> None:
     for task in c.tasks:
         task.cancel()
     await asyncio.gather(*c.tasks, return_exceptions=True)
-    c.solver.shutdown()
+    if c.solver is not None:
+        c.solver.shutdown()
 
 
 def _cpu() -> float:

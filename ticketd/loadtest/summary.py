@@ -54,7 +54,7 @@ def build(c) -> dict:
         "pushSockets": c.push_sockets_joined,
         "reconnects": c.reconnects,
         "seqGaps": c.seq_gaps,
-        "powSolves": c.solver.solves,
+        "powSolves": c.solver.solves if c.solver else 0,
         "requests": c.api.requests,
         "serverStats": c.server_stats_ok,
         "oversell": c.oversell,
