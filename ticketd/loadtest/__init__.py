@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     opts = crowd.Options(
         url=args.url, event_id=str(args.event), fans=args.fans, admin_email=args.admin_email,
         admin_password=args.admin_password, arrival=arrival, ramp_seconds=spread,
-        tickets_per_fan=args.tickets_per_fan, report=args.report, json=args.json, think=args.think,
+        tickets_per_fan=args.tickets_per_fan, think=args.think,
         pay=args.pay, push_sockets=max(0, args.push_sockets), seat_retries=max(0, args.seat_retries),
         register_concurrency=args.register_concurrency, http_timeout=args.http_timeout,
         timeout=args.timeout, poll_seconds=max(1.0, args.poll_seconds), stay=args.stay,

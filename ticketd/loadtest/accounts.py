@@ -1,5 +1,6 @@
-"""Accounts for the crowd: the admin bulk route when the target has it, else one
-registration per fan (scrypt on the server for each, so with bounded concurrency)."""
+"""Accounts for the crowd: the admin bulk route with admin credentials, else (or on a
+ticketd older than that route) one registration per fan, scrypt on the server for each,
+so with bounded concurrency."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ BULK_PAGE = 5000
 BULK_PATH = "/api/admin/users/bulk"
 
 
-async def create(c, count: int, progress) -> tuple[list[tuple[str | None, str]], str, list[str]]:
-    """``count`` (user id, token) pairs, the path used (``bulk`` or ``register``) and notes."""
+async def create(c, count: int, progress) -> tuple[list[str], str, list[str]]:
+    """Up to ``count`` bearer tokens, the path used (``file``, ``bulk`` or ``register``) and notes."""
     notes: list[str] = []
     if c.opts.tokens_file:
         return _from_file(c.opts.tokens_file, count), "file", notes
@@ -28,7 +29,7 @@ async def create(c, count: int, progress) -> tuple[list[tuple[str | None, str]],
 
 
 async def _bulk(c, count: int, progress):
-    users: list[tuple[str | None, str]] = []
+    users: list[str] = []
     page = 0
     while len(users) < count:
         page += 1
@@ -39,17 +40,14 @@ async def _bulk(c, count: int, progress):
             if not r.transient:
                 break
             await asyncio.sleep(retry_delay(r, attempt))
-        if r.status in (404, 405) and not users:
-            return None, (f"POST {BULK_PATH} answered {r.status} (not on this server yet): "
-                          "registering every fan through /api/auth/register instead")
         if not r.ok:
-            if r.status < 500 and r.status != 0:
+            if r.status < 500 and r.status not in (0, 404, 405):
                 c.api.count_failure(r.status, r.code)
             if not users:
-                return None, f"POST {BULK_PATH} failed ({r.status} {r.code}): registering instead"
+                return None, (f"POST {BULK_PATH} answered {r.status or 'nothing'} {r.code or ''}: "
+                              "registering every fan through /api/auth/register instead")
             break
-        got = [(str(u.get("id")) if u.get("id") is not None else None, u["token"])
-               for u in (r.data or {}).get("users") or [] if isinstance(u, dict) and u.get("token")]
+        got = [u["token"] for u in (r.data or {}).get("users") or [] if isinstance(u, dict) and u.get("token")]
         if not got:
             break
         users.extend(got)
@@ -57,9 +55,9 @@ async def _bulk(c, count: int, progress):
     return users[:count], ""
 
 
-async def _register(c, count: int, progress) -> list[tuple[str | None, str]]:
+async def _register(c, count: int, progress) -> list[str]:
     password = secrets.token_urlsafe(16)
-    results: list[tuple[str | None, str] | None] = [None] * count
+    results: list[str | None] = [None] * count
     next_index = 0
     done = 0
 
@@ -73,8 +71,7 @@ async def _register(c, count: int, progress) -> list[tuple[str | None, str]]:
             for attempt in range(8):
                 r = await c.api.call("POST", "/api/auth/register", body=body)
                 if r.ok and isinstance(r.data, dict) and r.data.get("token"):
-                    user = r.data.get("user") or {}
-                    results[i] = (str(user["id"]) if user.get("id") is not None else None, r.data["token"])
+                    results[i] = r.data["token"]
                     break
                 if not r.transient:
                     break
@@ -86,7 +83,7 @@ async def _register(c, count: int, progress) -> list[tuple[str | None, str]]:
     return [r for r in results if r is not None]
 
 
-def _from_file(path: str, count: int) -> list[tuple[str | None, str]]:
+def _from_file(path: str, count: int) -> list[str]:
     """``TOKEN`` or ``USERID TOKEN`` per line; blank lines and ``#`` comments skipped."""
     users = []
     with open(path, encoding="utf-8") as f:
@@ -94,7 +91,7 @@ def _from_file(path: str, count: int) -> list[tuple[str | None, str]]:
             fields = line.split()
             if not fields or fields[0].startswith("#"):
                 continue
-            users.append((fields[0], fields[1]) if len(fields) > 1 else (None, fields[0]))
+            users.append(fields[-1])
             if len(users) == count:
                 break
     return users

@@ -61,7 +61,6 @@ async def check(c) -> dict:
         return {"oversold": None, "ok": False,
                 "problems": [f"could not read the final availability: {r.status or 'no answer'} {r.code or ''}"]}
     event = r.data["event"]
-    c.final_event = event
     live = [h for h in c.ledger.values() if h.status in ("pending", "confirmed")]
     ours: dict[str, int] = {}
     for held in live:

@@ -30,8 +30,6 @@ class Options:
     ramp_seconds: float = 1.0          # spike: everyone within one second
     arrival: str = "spike"
     tickets_per_fan: int = 2
-    report: str | None = None
-    json: bool = False
     think: tuple[float, float] = (0.5, 2.0)
     pay: tuple[float, float] = (0.2, 1.0)
     push_sockets: int = 200
@@ -63,7 +61,6 @@ class Crowd:
         self.only_type = opts.ticket_type
         self.admin_token: str | None = None
         self.event: dict | None = None
-        self.final_event: dict | None = None
         self.inventory: Inventory | None = None
         self.tracker = None                   # eventwatch.PushTracker, once the stock is known
         self.baseline_taken: dict[str, int] = {}
@@ -74,7 +71,6 @@ class Crowd:
         self.fans: list[Fan] = []
         self.counts: Counter = Counter()
         self.admitted = 0
-        self.admissions = 0
         self.purchases = 0
         self.sold = 0
         self.held_pending = 0
@@ -90,13 +86,10 @@ class Crowd:
         self.sleepers: set[Fan] = set()
         self.reconnects = 0
         self.seq_gaps = 0
-        self.tool_errors = 0
         self.t0: float | None = None          # time.monotonic() at the first arrival
         self.loop_t0: float | None = None
         self.ended: float | None = None
-        self.first_admission: float | None = None
         self.last_admission: float | None = None
-        self.first_purchase: float | None = None
         self.last_purchase: float | None = None
         self.accounts_path: str | None = None
         self.accounts_done = 0
@@ -130,18 +123,14 @@ class Crowd:
 
     def on_arrive(self, fan: Fan) -> None:
         now = time.monotonic()
-        fan.arrived_at = now
         self.arrival_lag.add(max(0.0, now - (self.t0 + (fan.arrive_at - self.loop_t0))))
-        self.timeline.bump("arrivals", now)
 
     def on_admitted(self, fan: Fan) -> None:
         now = time.monotonic()
-        self.admissions += 1
         if fan.admitted_at is None:
             self.admitted += 1
             self.queue_wait.add(now - (fan.first_check or now))
         fan.admitted_at = now
-        self.first_admission = self.first_admission or now
         self.last_admission = now
         self.timeline.bump("admissions", now)
 
@@ -150,7 +139,6 @@ class Crowd:
         self.set_state(fan, GAVE_UP)
 
     def tool_error(self) -> None:
-        self.tool_errors += 1
         self.api.errors["tool_error"] += 1
 
     def record_hold(self, fan: Fan, reservation: dict, tid: str, quantity: int) -> Held:
@@ -164,7 +152,6 @@ class Crowd:
         # No guess at the counts here: the push for this hold may already have come.
         self.inventory.taken(held.seat_ids)
         self.held_pending += held.tickets
-        self.timeline.bump("holds", now)
         return held
 
     def record_purchase(self, fan: Fan, held: Held, reservation: dict, seconds: float) -> None:
@@ -174,7 +161,6 @@ class Crowd:
         self.purchases += 1
         self.sold += held.tickets
         self.purchase_ms.add(seconds * 1000)
-        self.first_purchase = self.first_purchase or now
         self.last_purchase = now
         self.timeline.bump("purchases", now)
         self.timeline.bump("tickets", now, held.tickets)

@@ -20,7 +20,7 @@ def snapshot(c) -> dict:
     return {
         "phase": c.phase,
         "elapsed": (now - c.t0) if c.t0 and now > c.t0 else 0.0,
-        "accounts": c.accounts_done, "accountsPath": c.accounts_path,
+        "accounts": c.accounts_done,
         "fans": len(c.fans) or c.opts.fans,
         "toCome": c.counts[NOT_ARRIVED], "waiting": c.counts[WAITING], "shopping": c.counts[SHOPPING],
         "done": c.counts[DONE], "gaveUp": c.counts[GAVE_UP],

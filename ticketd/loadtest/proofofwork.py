@@ -32,12 +32,11 @@ def solve_slice(challenge: str, bits: int, start: int, count: int) -> str | None
 
 
 class Solver:
-    """Solves for the whole crowd, and counts how often and for how long."""
+    """Solves for the whole crowd, and counts the solves."""
 
     def __init__(self):
         self.pool: ProcessPoolExecutor | None = None
         self.solves = 0
-        self.seconds = 0.0
 
     async def start(self, bits: int) -> None:
         """Worker processes for a toll of ``bits`` when it is high, forked now, while the
@@ -52,7 +51,6 @@ class Solver:
 
     async def solve(self, challenge: str, bits: int) -> str:
         """The first nonce that solves ``challenge``, the same one either way."""
-        started = time.monotonic()
         if self.pool is not None and bits >= POOL_BITS:
             nonce = await asyncio.get_running_loop().run_in_executor(self.pool, solve, challenge, bits)
         else:
@@ -63,7 +61,6 @@ class Solver:
                 if nonce is None:
                     await asyncio.sleep(0)
         self.solves += 1
-        self.seconds += time.monotonic() - started
         return nonce
 
     def shutdown(self) -> None:

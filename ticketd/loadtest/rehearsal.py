@@ -55,7 +55,7 @@ async def prepare(c: Crowd) -> None:
         c.warnings.append(f"only {len(users)} of {c.opts.fans} accounts could be made")
     if not users:
         raise Fatal("no accounts could be made for the fans")
-    c.fans = [Fan(i, uid, token) for i, (uid, token) in enumerate(users)]
+    c.fans = [Fan(i, token) for i, token in enumerate(users)]
     c.counts[NOT_ARRIVED] = len(c.fans)
 
     # The books before the crowd: what is sold already, and the seat map.

@@ -8,7 +8,7 @@ import asyncio
 import gc
 import time
 
-from .state import DONE, GAVE_UP, NOT_ARRIVED, SHOPPING, WAITING
+from .state import NOT_ARRIVED, WAITING
 
 
 class CollectorTimer:
@@ -83,12 +83,7 @@ def gauges(c) -> None:
     if c.phase in ("arrival", "selling", "draining"):
         c.phase = ("draining" if c.sold_out else
                    "arrival" if c.counts[NOT_ARRIVED] else "selling")
-    tl = c.timeline
-    tl.gauge("waiting", now, c.counts[WAITING])
-    tl.gauge("shopping", now, c.counts[SHOPPING])
-    tl.gauge("done", now, c.counts[DONE])
-    tl.gauge("gaveUp", now, c.counts[GAVE_UP])
-    tl.gauge("sold", now, c.sold)
+    c.timeline.gauge("waiting", now, c.counts[WAITING])
 
 
 async def poll_server_stats(c) -> None:

@@ -11,17 +11,15 @@ WAITING, SHOPPING, DONE, GAVE_UP, NOT_ARRIVED = "waiting", "shopping", "done", "
 class Fan:
     """One fan: a few dozen bytes of state, one task, at most one socket and one request."""
 
-    __slots__ = ("index", "user_id", "token", "state", "arrive_at", "arrived_at", "first_check",
+    __slots__ = ("index", "token", "state", "arrive_at", "first_check",
                  "admitted_at", "ws", "reader", "seq", "joins", "join_ref", "joined", "news", "waiter", "kind",
                  "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts")
 
-    def __init__(self, index: int, user_id: str | None, token: str):
+    def __init__(self, index: int, token: str):
         self.index = index
-        self.user_id = user_id
         self.token = token
         self.state = NOT_ARRIVED
         self.arrive_at = 0.0
-        self.arrived_at: float | None = None
         self.first_check: float | None = None
         self.admitted_at: float | None = None
         self.ws = None
