@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from .client import retry_delay
-
 BULK_PAGE = 5000
 BULK_PATH = "/api/admin/users/bulk"
 
@@ -35,11 +33,7 @@ async def _bulk(c, count: int, progress):
         page += 1
         want = min(BULK_PAGE, count - len(users))
         body = {"count": want, "prefix": f"loadtest-{c.run_id}-{page}"}
-        for attempt in range(6):
-            r = await c.api.call("POST", BULK_PATH, c.admin_token, body=body, count=False, timeout=300)
-            if not r.transient:
-                break
-            await asyncio.sleep(retry_delay(r, attempt))
+        r = await c.api.call_retried("POST", BULK_PATH, c.admin_token, body=body, count=False, timeout=300)
         if not r.ok:
             if r.status < 500 and r.status not in (0, 404, 405):
                 c.api.count_failure(r.status, r.code)
@@ -68,14 +62,9 @@ async def _register(c, count: int, progress) -> list[str]:
             next_index += 1
             body = {"email": f"loadtest-{c.run_id}-{i + 1}@loadtest.invalid", "password": password,
                     "name": f"Loadtest fan {i + 1}"}
-            for attempt in range(8):
-                r = await c.api.call("POST", "/api/auth/register", body=body)
-                if r.ok and isinstance(r.data, dict) and r.data.get("token"):
-                    results[i] = r.data["token"]
-                    break
-                if not r.transient:
-                    break
-                await asyncio.sleep(retry_delay(r, attempt))
+            r = await c.api.call_retried("POST", "/api/auth/register", body=body, attempts=8)
+            if r.ok and isinstance(r.data, dict) and r.data.get("token"):
+                results[i] = r.data["token"]
             done += 1
             progress(done)
 

@@ -129,6 +129,18 @@ class Api:
             self.count_failure(status, code)
         return Reply(status, parsed, code, details, retry_after, elapsed)
 
+    async def call_retried(self, method: str, path: str, token: str | None = None, body=None,
+                           attempts: int = MAX_ATTEMPTS, **kwargs) -> Reply:
+        """:meth:`call`, again while the answer is transient (no answer, 429, 5xx), after
+        Retry-After or a backoff; the last reply."""
+        r = await self.call(method, path, token, body=body, **kwargs)
+        for attempt in range(attempts - 1):
+            if not r.transient:
+                break
+            await asyncio.sleep(retry_delay(r, attempt))
+            r = await self.call(method, path, token, body=body, **kwargs)
+        return r
+
     async def ws_connect(self, token: str | None = None) -> aiohttp.ClientWebSocketResponse | None:
         """A socket on ``/ws`` (``?token=`` when given), or None after counting why not."""
         url = self.target.ws + (f"?token={urllib.parse.quote(token)}" if token else "")

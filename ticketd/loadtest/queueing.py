@@ -9,7 +9,6 @@ import datetime
 import random
 import time
 
-from .client import MAX_ATTEMPTS, retry_delay
 from .queuesocket import FAST_POLL, close_socket, open_socket, sleep_until
 from .state import WAITING, Fan
 
@@ -92,36 +91,27 @@ async def check(c, fan: Fan):
         body = await solve_challenge(c, fan, c.challenge_bits)
         if body is None:
             return None
-    challenges = 0
-    for attempt in range(MAX_ATTEMPTS):
-        r = await c.api.call("POST", f"/api/queue/check/{c.event_id}", fan.token, body=body)
+    for challenges in range(4):
+        r = await c.api.call_retried("POST", f"/api/queue/check/{c.event_id}", fan.token, body=body)
         if r.ok and isinstance(r.data, dict):
             if r.data.get("status") in ("queued", "prequeue", "admitted"):
                 fan.entered = True
             return r.data
-        if r.code == "challenge_required" and challenges < 3:
-            challenges += 1
-            body = await solve_challenge(c, fan, r.details.get("bits"))
-            if body is None:
-                return None
-            continue
-        fan.why = r.code
-        if not r.transient:
+        if r.code != "challenge_required" or challenges == 3:
+            break
+        body = await solve_challenge(c, fan, r.details.get("bits"))
+        if body is None:
             return None
-        await asyncio.sleep(retry_delay(r, attempt))
+    fan.why = r.code
     return None
 
 
 async def solve_challenge(c, fan: Fan, bits):
-    for attempt in range(MAX_ATTEMPTS):
-        r = await c.api.call("GET", f"/api/queue/challenge/{c.event_id}", fan.token)
-        if r.ok and isinstance(r.data, dict) and isinstance(r.data.get("challenge"), str):
-            nonce = await c.solve(r.data["challenge"], int(r.data.get("bits", bits or 0)))
-            return {"challenge": r.data["challenge"], "nonce": nonce}
-        fan.why = r.code or "challenge_failed"
-        if not r.transient:
-            return None
-        await asyncio.sleep(retry_delay(r, attempt))
+    r = await c.api.call_retried("GET", f"/api/queue/challenge/{c.event_id}", fan.token)
+    if r.ok and isinstance(r.data, dict) and isinstance(r.data.get("challenge"), str):
+        nonce = await c.solve(r.data["challenge"], int(r.data.get("bits", bits or 0)))
+        return {"challenge": r.data["challenge"], "nonce": nonce}
+    fan.why = r.code or "challenge_failed"
     return None
 
 

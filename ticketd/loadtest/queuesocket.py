@@ -106,11 +106,7 @@ async def _read(c, fan: Fan, ws) -> None:
         pass
     if fan.ws is ws:                      # ended by the server or the network, not by us
         fan.ws = None
-        if not ws.closed:
-            try:
-                await ws.close()
-            except Exception:
-                pass
+        await _close_quietly(ws)
         socket_down(c, fan, asyncio.get_running_loop().time())
         wake(fan)
 
@@ -151,10 +147,15 @@ def socket_down(c, fan: Fan, now: float) -> None:
 async def close_socket(fan: Fan) -> None:
     ws, fan.ws = fan.ws, None
     reader, fan.reader = fan.reader, None
-    if ws is not None and not ws.closed:
+    if ws is not None:
+        await _close_quietly(ws)
+    if reader is not None and not reader.done():
+        reader.cancel()
+
+
+async def _close_quietly(ws) -> None:
+    if not ws.closed:
         try:
             await ws.close()
         except Exception:
             pass
-    if reader is not None and not reader.done():
-        reader.cancel()
