@@ -71,6 +71,7 @@ class Crowd:
         self.fans: list[Fan] = []
         self.counts: Counter = Counter()
         self.admitted = 0
+        self.waited_in: Counter = Counter()   # fans told closed, prequeue, queued (each once)
         self.purchases = 0
         self.sold = 0
         self.held_pending = 0
@@ -124,6 +125,11 @@ class Crowd:
     def on_arrive(self, fan: Fan) -> None:
         now = time.monotonic()
         self.arrival_lag.add(max(0.0, now - (self.t0 + (fan.arrive_at - self.loop_t0))))
+
+    def on_status(self, fan: Fan, kind: str) -> None:
+        if kind in ("closed", "prequeue", "queued") and kind not in fan.waited_in:
+            fan.waited_in.add(kind)
+            self.waited_in[kind] += 1
 
     def on_admitted(self, fan: Fan) -> None:
         now = time.monotonic()

@@ -45,6 +45,7 @@ async def queue_up(c, fan: Fan) -> bool:
             c.give_up(fan, fan.why or "check_failed")
             return False
         kind = fan.kind = status.get("status")
+        c.on_status(fan, kind)
         if kind == "admitted":
             await close_socket(fan)
             c.on_admitted(fan)

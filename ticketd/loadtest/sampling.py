@@ -10,6 +10,8 @@ import time
 
 from .state import NOT_ARRIVED, WAITING
 
+SERVER_GAUGES = ("queueLength", "prequeueLength", "activeUsers", "connections")   # from the admin stats
+
 
 class CollectorTimer:
     """The cyclic collector off while the fans run, and the time it spends when it runs.
@@ -92,6 +94,6 @@ async def poll_server_stats(c) -> None:
     if r.ok and isinstance(r.data, dict):
         c.server_stats = r.data
         c.server_stats_ok = True
-        for key in ("queueLength", "activeUsers", "prequeueLength", "connections"):
+        for key in SERVER_GAUGES:
             if isinstance(r.data.get(key), (int, float)):
                 c.timeline.gauge(f"server.{key}", now, r.data[key])

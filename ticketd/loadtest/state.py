@@ -13,7 +13,7 @@ class Fan:
 
     __slots__ = ("index", "token", "state", "arrive_at", "first_check",
                  "admitted_at", "ws", "reader", "seq", "joins", "join_ref", "joined", "news", "waiter", "kind",
-                 "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts")
+                 "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts", "waited_in")
 
     def __init__(self, index: int, token: str):
         self.index = index
@@ -38,6 +38,7 @@ class Fan:
         self.uncertain = False      # a hold got no answer: it may exist on the server
         self.why: str | None = None
         self.queue_attempts = 0
+        self.waited_in: set[str] = set()     # closed, prequeue, queued: each state it was told
 
 
 class Held:

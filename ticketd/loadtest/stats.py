@@ -127,6 +127,9 @@ class Timeline:
     def peak(self, name: str) -> int:
         return max(self.counters.get(name, []), default=0)
 
+    def gauge_peak(self, name: str) -> float | None:
+        return max((v for v in self.gauges.get(name, []) if v is not None), default=None)
+
 
 class ErrorCounts(Counter):
     """Failed requests by the contract's error code (or ``http_<status>``,

@@ -8,6 +8,7 @@ import sys
 import time
 
 from .crowd import RATE_LIMIT_NOTE
+from .sampling import SERVER_GAUGES
 from .state import DONE, GAVE_UP, NOT_ARRIVED, SHOPPING, WAITING
 
 
@@ -25,6 +26,7 @@ def build(c) -> dict:
     out = {
         "fans": len(c.fans) or c.opts.fans,
         "admitted": c.admitted,
+        "waitedIn": {kind: c.waited_in[kind] for kind in ("closed", "prequeue", "queued")},
         "done": c.counts[DONE],
         "gaveUp": c.counts[GAVE_UP],
         "unfinished": c.counts[WAITING] + c.counts[SHOPPING] + c.counts[NOT_ARRIVED],
@@ -57,6 +59,7 @@ def build(c) -> dict:
         "powSolves": c.solver.solves if c.solver else 0,
         "requests": c.api.requests,
         "serverStats": c.server_stats_ok,
+        "serverPeaks": {key: c.timeline.gauge_peak(f"server.{key}") for key in SERVER_GAUGES},
         "oversell": c.oversell,
         "timedOut": c.timed_out,
         "interrupted": c.interrupted,
@@ -128,6 +131,8 @@ def rows(s: dict) -> list[tuple[str, str]]:
     out = [
         ("Fans", f"{s['fans']:,} ({s['arrival']}, {s['ticketsPerFan']} tickets each)"),
         ("Admitted", f"{s['admitted']:,}"),
+        ("Waited in", " · ".join(f"{kind} {n:,}" for kind, n in s["waitedIn"].items())
+         + "  (fans told each at least once)"),
         ("Done / gave up", f"{s['done']:,} / {s['gaveUp']:,}" + (f" ({s['unfinished']:,} unfinished)" if s["unfinished"] else "")),
         ("Tickets sold", f"{s['sold']:,} of {s['stock']:,} in {s['purchases']:,} purchases"),
         ("Purchases/s", f"{s['purchasesPerSecond']:.2f} (peak {s['peakPurchasesPerSecond']} in one second)"),
@@ -136,6 +141,8 @@ def rows(s: dict) -> list[tuple[str, str]]:
         ("Purchase p50 / p99", f"{fmt(p['p50'], ' ms')} / {fmt(p['p99'], ' ms')}  (hold + confirm HTTP)"),
         ("Push latency p50 / p99", f"{fmt(push['p50'], ' ms')} / {fmt(push['p99'], ' ms')}  "
                                    f"({push['samples']:,} deliveries on {s['pushSockets']} sockets)"),
+        ("Server peaks", " · ".join(f"{key} {fmt(value)}" for key, value in s["serverPeaks"].items())
+         if s["serverStats"] else "– (no admin credentials: no server stats)"),
         ("Sold out after", fmt(s["soldOutSeconds"], " s", 2)),
         ("Elapsed", f"{s['elapsedSeconds']:.2f} s (first arrival → last fan)"),
         ("Accounts", f"{s['accountsPath'] or '–'} in {fmt(s['accountsSeconds'], ' s', 2)}"),
