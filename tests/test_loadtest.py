@@ -1,43 +1,50 @@
 """``ticketd loadtest`` run as a user runs it (``python -m ticketd loadtest …`` in a
-subprocess) against a real ``ticketd serve``, and against a target that only fails."""
+subprocess): against a real ``ticketd serve`` for everything the server does, and against
+small stand-ins for what a real server cannot be made to do on demand (answer 500 to
+everything, close every queue socket at once)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import json
-import random
 import re
 import secrets
 import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
 
 from aiohttp import web
 
 from ticketd.loadtest.proofofwork import POOL_BITS, Solver, solve_slice
-from ticketd.waitingroom.toll import Toll, solves
+from ticketd.waitingroom.toll import Toll
 
 from helpers import db_query
 from servers import ROOT
 
 ADMIN_EMAIL = "loadtest-admin@example.com"
 ADMIN_PASSWORD = "loadtest-admin-password"
+ADMIN_ARGS = ("--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD)
 SUMMARY_KEYS = {"fans", "admitted", "sold", "oversold", "purchasesPerSecond", "queueWaitSeconds", "purchaseMs",
                 "pushMs", "errors", "serverErrors", "elapsedSeconds", "soldOutSeconds", "admissionsPerSecond",
-                "accountsPath"}
+                "accountsPath", "waitedIn", "serverPeaks"}
 
 
-def _http(method: str, url: str, body=None, token: str | None = None) -> dict:
+def _http(method: str, url: str, body=None, token: str | None = None):
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method),
                                 timeout=30) as resp:
-        return json.loads(resp.read())
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def _iso(seconds_from_now: float) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _loadtest_command(url: str, *args: str) -> list[str]:
@@ -48,21 +55,37 @@ def _last_json_line(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_small_crowd_sells_out_exactly_and_reports(ticketd_processes, database_url, tmp_path):
+def _ticketd(ticketd_processes, tmp_path):
+    """A real ticketd for a crowd from one machine, with an admin: (process, admin token)."""
     (proc,) = ticketd_processes(1, TICKETD_RATE_LIMITS="off", TICKETD_ADMISSION_INTERVAL=0.5)
     subprocess.run([sys.executable, "-m", "ticketd", "create-admin", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
                    env=proc.env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
     admin = _http("POST", proc.url + "/api/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["token"]
-    event = _http("POST", proc.url + "/api/events", {
-        "name": "Rehearsal Night", "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z",
-        "ticketTypes": [{"name": "GA", "price": 30, "quantity": 50, "maxPerOrder": 4}],
-        "queue": {"mode": "on", "capacity": 20, "sessionSeconds": 120}}, admin)["event"]
+    return proc, admin
+
+
+def _event(proc, admin: str, name: str, ticket_types: list[dict], queue: dict, **fields) -> dict:
+    return _http("POST", proc.url + "/api/events", {
+        "name": name, "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z", "ticketTypes": ticket_types,
+        "queue": queue, **fields}, admin)["event"]
+
+
+def _confirmed(database_url: str, event_id: str) -> list[tuple]:
+    """(status, reservations, tickets) of the event's reservations, from the database."""
+    return db_query(database_url, "SELECT r.status, count(*), sum(i.quantity) FROM reservations r "
+                                  "JOIN reservation_items i ON i.reservation_id = r.id "
+                                  "WHERE r.event_id = %s GROUP BY r.status", (int(event_id),))
+
+
+def test_small_crowd_sells_out_exactly_and_reports(ticketd_processes, database_url, tmp_path):
+    proc, admin = _ticketd(ticketd_processes, tmp_path)
+    event = _event(proc, admin, "Rehearsal Night", [{"name": "GA", "price": 30, "quantity": 50, "maxPerOrder": 4}],
+                   {"mode": "on", "capacity": 20, "sessionSeconds": 120})
     report = tmp_path / "report.html"
 
     done = subprocess.run(
-        _loadtest_command(proc.url, "--event", event["id"], "--fans", "300", "--admin-email", ADMIN_EMAIL,
-                          "--admin-password", ADMIN_PASSWORD, "--tickets-per-fan", "2", "--think", "0.1-0.5",
-                          "--pay", "0-0.2", "--json", "--report", str(report)),
+        _loadtest_command(proc.url, "--event", event["id"], "--fans", "300", *ADMIN_ARGS, "--tickets-per-fan", "2",
+                          "--think", "0.1-0.5", "--pay", "0-0.2", "--json", "--report", str(report)),
         cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-4000:]
@@ -78,16 +101,16 @@ def test_small_crowd_sells_out_exactly_and_reports(ticketd_processes, database_u
         assert {"p50", "p99"} <= summary[key].keys()
         assert summary[key]["p50"] is not None and summary[key]["p50"] <= summary[key]["p99"]
     assert summary["soldOutSeconds"] is not None and summary["soldOutSeconds"] <= summary["elapsedSeconds"]
-    # This server has no bulk route yet: the tool says it registered every fan instead.
-    assert summary["accountsPath"] == "register"
-    assert any("bulk" in note for note in summary["notes"])
+    # The accounts came from the admin bulk route, in one call, with no fallback.
+    assert summary["accountsPath"] == "bulk"
+    assert not any("register" in note for note in summary["notes"])
+    assert db_query(database_url, "SELECT count(*) FROM users WHERE email LIKE %s",
+                    (f"loadtest-{summary['runId']}-%@loadtest.invalid",)) == [(300,)]
+    assert summary["powSolves"] == 0 and summary["serverStats"] is True
     assert "TICKETD_RATE_LIMITS=off" in done.stderr
 
     # The database agrees: 25 confirmed reservations of 2, nothing else held.
-    rows = db_query(database_url, "SELECT r.status, count(*), sum(i.quantity) FROM reservations r "
-                                  "JOIN reservation_items i ON i.reservation_id = r.id "
-                                  "WHERE r.event_id = %s GROUP BY r.status", (int(event["id"]),))
-    assert rows == [("confirmed", 25, 50)]
+    assert _confirmed(database_url, event["id"]) == [("confirmed", 25, 50)]
 
     page = report.read_text()
     assert page.count("<svg") >= 4
@@ -97,19 +120,14 @@ def test_small_crowd_sells_out_exactly_and_reports(ticketd_processes, database_u
 
 
 def test_seated_crowd_gets_every_seat_once(ticketd_processes, database_url, tmp_path):
-    (proc,) = ticketd_processes(1, TICKETD_RATE_LIMITS="off", TICKETD_ADMISSION_INTERVAL=0.5)
-    subprocess.run([sys.executable, "-m", "ticketd", "create-admin", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
-                   env=proc.env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
-    admin = _http("POST", proc.url + "/api/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["token"]
-    event = _http("POST", proc.url + "/api/events", {
-        "name": "Seated Night", "venue": "Test Hall", "startsAt": "2027-01-01T20:00:00Z",
-        "ticketTypes": [{"name": "Stalls", "price": 60, "maxPerOrder": 4}],
-        "seating": {"sections": [{"name": "A", "rows": 3, "seatsPerRow": 8, "ticketType": "Stalls"}]},
-        "queue": {"mode": "on", "capacity": 10, "sessionSeconds": 120}}, admin)["event"]
+    proc, admin = _ticketd(ticketd_processes, tmp_path)
+    event = _event(proc, admin, "Seated Night", [{"name": "Stalls", "price": 60, "maxPerOrder": 4}],
+                   {"mode": "on", "capacity": 10, "sessionSeconds": 120},
+                   seating={"sections": [{"name": "A", "rows": 3, "seatsPerRow": 8, "ticketType": "Stalls"}]})
 
     done = subprocess.run(
-        _loadtest_command(proc.url, "--event", event["id"], "--fans", "60", "--admin-email", ADMIN_EMAIL,
-                          "--admin-password", ADMIN_PASSWORD, "--think", "0-0.3", "--pay", "0", "--json"),
+        _loadtest_command(proc.url, "--event", event["id"], "--fans", "60", *ADMIN_ARGS, "--think", "0-0.3",
+                          "--pay", "0", "--json"),
         cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-4000:]
@@ -122,6 +140,68 @@ def test_seated_crowd_gets_every_seat_once(ticketd_processes, database_url, tmp_
                                     "unnest(r.seat_ids) AS seat WHERE r.event_id = %s AND r.status = 'confirmed'",
                       (int(event["id"]),))
     assert owners == [(24, 24)]
+
+
+def _until(probe, what: str, tool: subprocess.Popen, timeout: float = 120.0):
+    """Poll ``probe()`` until it is truthy, while the tool runs."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        assert tool.poll() is None, f"the tool ended (exit {tool.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.2)
+    return value
+
+
+def test_an_on_sale_with_a_toll_a_prequeue_and_the_draw(ticketd_processes, database_url, tmp_path):
+    """On-sale day on a real ticketd: the event asks for an 8-bit toll; every fan is told
+    "closed", waits in the pre-queue once it opens, and gets a place from the draw when the
+    sale starts, a few seconds after that. The test moves the schedule itself (PATCH), each
+    time once the server shows every fan where they should be: no step depends on how fast
+    this machine happens to be today."""
+    proc, admin = _ticketd(ticketd_processes, tmp_path)
+    fans, push_sockets = 150, 20
+    event = _event(proc, admin, "On-sale Day", [{"name": "GA", "price": 30, "quantity": 50, "maxPerOrder": 4}],
+                   {"mode": "on", "capacity": 20, "sessionSeconds": 120, "challengeBits": 8,
+                    "prequeueSeconds": 900}, saleStartsAt=_iso(3600))
+    event_url = f"{proc.url}/api/events/{event['id']}"
+
+    def stats():
+        return _http("GET", f"{proc.url}/api/admin/events/{event['id']}/stats", token=admin)
+
+    out, err = (tmp_path / "stdout").open("w+"), (tmp_path / "stderr").open("w+")
+    tool = subprocess.Popen(
+        _loadtest_command(proc.url, "--event", event["id"], "--fans", str(fans), *ADMIN_ARGS,
+                          "--push-sockets", str(push_sockets), "--poll-seconds", "1", "--think", "0-0.1",
+                          "--pay", "0", "--json"),
+        cwd=ROOT, stdout=out, stderr=err, text=True)
+    try:
+        # Every fan on its queue socket (a fan joins before it checks in), and their checks
+        # answered "closed" a moment later: then the pre-queue opens.
+        _until(lambda: stats()["connections"] >= fans + push_sockets, "every fan on a socket", tool)
+        time.sleep(3)
+        _http("PATCH", event_url, {"saleStartsAt": _iso(600)}, admin)
+        # Every fan paid the toll and is in the pre-queue, by the server's count: the sale
+        # starts in a few seconds.
+        _until(lambda: stats()["prequeueLength"] == fans, "every fan in the pre-queue", tool)
+        _http("PATCH", event_url, {"saleStartsAt": _iso(3)}, admin)
+        tool.wait(timeout=240)
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+            tool.wait()
+    out.seek(0), err.seek(0)
+    stdout, stderr = out.read(), err.read()
+
+    assert tool.returncode == 0, stderr[-4000:]
+    summary = _last_json_line(stdout)
+    assert summary["waitedIn"]["closed"] == fans and summary["waitedIn"]["prequeue"] == fans, summary["waitedIn"]
+    assert summary["serverPeaks"]["prequeueLength"] == fans
+    # One solve for the "closed" check, one to enter the pre-queue; the server never asked again.
+    assert summary["powSolves"] >= 2 * fans
+    assert "challenge_required" not in summary["errors"] and "sale_not_started" not in summary["errors"]
+    assert summary["sold"] == 50 and summary["oversold"] == 0 and summary["serverErrors"] == 0
+    assert summary["done"] == 25 and summary["done"] + summary["gaveUp"] == fans
+    assert _confirmed(database_url, event["id"]) == [("confirmed", 25, 50)]
 
 
 async def test_the_tools_proof_of_work_is_the_one_the_server_accepts():
@@ -160,40 +240,25 @@ async def test_a_target_that_answers_500_fails_the_run(aiohttp_server, tmp_path)
     assert summary["exitCode"] == 1
 
 
-class ContractTarget:
-    """A small stand-in for the parts of CONTRACT.md this server does not have yet: the
-    admin bulk account route, ``queue.challengeBits``, and an on-sale with ``saleStartsAt``
-    (``closed``, then ``prequeue``, then queued and admitted by pushes on ``queue:``), with
-    every queue socket closed as the sale starts."""
+class GoingAwayTarget:
+    """A stand-in for what a real ticketd cannot be made to do on demand: once every fan
+    waits in the queue, every queue socket is closed with 1001 at once (an instance going
+    away), and only then are fans admitted, by pushes on the sockets they open again. The
+    rest is the contract's shapes, as small as the tool needs them."""
 
-    def __init__(self, *, fans: int, stock: int, bits: int, capacity: int):
-        self.fans, self.stock, self.available, self.bits, self.capacity = fans, stock, stock, bits, capacity
-        # The pre-queue opens 0.5 s after every fan has been told "closed", the sale 1.5 s
-        # later: until then each "closed" names an opening a second away.
-        self.opens_at: float | None = None
-        self.sale_at = time.time() + 3600
-        self.told_closed: set[str] = set()
-        self.users: dict[str, str] = {}            # token -> user id
-        self.challenges: dict[str, str] = {}       # challenge -> user id (unused ones)
-        self.solved: set[str] = set()               # users who paid the toll
-        self.prequeue: list[str] = []
-        self.prequeued: set[str] = set()
+    def __init__(self, *, fans: int, stock: int, capacity: int):
+        self.fans, self.stock, self.available, self.capacity = fans, stock, stock, capacity
+        self.tokens = {secrets.token_hex(8): f"fan-{i}" for i in range(fans)}    # token -> user id
         self.queue: list[str] = []
         self.admitted: set[str] = set()
-        self.checks = Counter()
         self.dropped = 0
-        self.bulk_calls: list[dict] = []
         self.reservations: dict[str, dict] = {}
-        self.sockets: dict[str, set] = {}          # user id -> queue sockets
+        self.queue_sockets: dict[str, dict] = {}   # user id -> {socket: the member's seq}
         self.event_sockets: set = set()
-        self.seq = Counter()
+        self.event_seq = 0
         self.app = web.Application()
         r = self.app.router
         r.add_get("/api/events/1", self.event)
-        r.add_post("/api/auth/login", self.login)
-        r.add_post("/api/admin/users/bulk", self.bulk)
-        r.add_get("/api/admin/events/1/stats", self.stats)
-        r.add_get("/api/queue/challenge/1", self.challenge)
         r.add_post("/api/queue/check/1", self.check)
         r.add_get("/api/queue/status/1", self.status)
         r.add_post("/api/queue/leave/1", self.leave)
@@ -205,43 +270,20 @@ class ContractTarget:
         self.app.on_cleanup.append(self._stop)
 
     @staticmethod
-    def iso(epoch: float) -> str:
-        return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-    @staticmethod
     def error(status: int, code: str, **details) -> web.Response:
         return web.json_response({"error": {"code": code, "message": code, "details": details}}, status=status)
 
     def who(self, request) -> str | None:
-        return self.users.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
-
-    def event_view(self) -> dict:
-        return {"id": "1", "name": "Contract Night", "hasSeats": False, "maxPerCustomer": None,
-                "saleStartsAt": self.iso(self.sale_at),
-                "ticketTypes": [{"id": "7", "name": "GA", "price": 10, "total": self.stock,
-                                 "available": self.available, "maxPerOrder": 4}],
-                "queue": {"mode": "on", "capacity": self.capacity, "sessionSeconds": 60, "active": True,
-                          "admitPerMinute": None, "prequeueSeconds": 1.5,
-                          "challengeBits": self.bits}}
+        return self.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
 
     def own_status(self, user: str) -> dict:
         if user in self.admitted:
-            return {"status": "admitted", "expiresAt": self.iso(time.time() + 60)}
-        if user in self.prequeue:
-            return {"status": "prequeue", "saleStartsAt": self.iso(self.sale_at),
-                    "prequeueLength": len(self.prequeue)}
+            return {"status": "admitted", "expiresAt": "2027-01-01T19:00:00Z"}
         if user in self.queue:
             i = self.queue.index(user)
             return {"status": "queued", "position": i + 1, "ahead": i, "queueLength": len(self.queue),
                     "estimatedWaitSeconds": 1}
         return {"status": "none"}
-
-    async def push(self, sockets, room: str, name: str, data: dict) -> None:
-        self.seq[room] += 1
-        frame = json.dumps({"op": "event", "room": room, "event": name, "seq": self.seq[room], "data": data})
-        for ws in list(sockets):
-            if not ws.closed:
-                await ws.send_str(frame)
 
     async def _start(self, app) -> None:
         self.ticker = asyncio.ensure_future(self._tick())
@@ -250,103 +292,35 @@ class ContractTarget:
         self.ticker.cancel()
 
     async def _tick(self) -> None:
-        """Every 0.2 s: at the start, the pre-queue in a random order ahead of the rest;
-        then admit from the head while fewer than ``capacity`` shop."""
-        started = False
         while True:
             await asyncio.sleep(0.2)
-            if not started and time.time() >= self.sale_at:
-                started = True
-                random.shuffle(self.prequeue)
-                self.queue[:0], self.prequeue = self.prequeue, []
-                # The nastiest moment for an instance to go away: every queue socket is
-                # closed (1001) as the sale starts; fans must reconnect and rejoin.
-                for sockets in list(self.sockets.values()):
-                    for ws in list(sockets):
-                        self.dropped += 1
-                        await ws.close(code=1001, message=b"going away")
-            if not started:
+            if not self.dropped:
+                if len(self.queue) == self.fans:
+                    for sockets in list(self.queue_sockets.values()):
+                        for ws in list(sockets):
+                            self.dropped += 1
+                            await ws.close(code=1001, message=b"going away")
                 continue
-            admitted_now = set()
             while self.queue and len(self.admitted) < self.capacity:
                 user = self.queue.pop(0)
                 self.admitted.add(user)
-                admitted_now.add(user)
-            if admitted_now:
-                await self.push_queue(admitted_now)
-
-    async def push_queue(self, admitted_now: set) -> None:
-        """One push to the queue room: each member gets its own status (``queue-admitted``
-        when it was just let in), all under the room's one next seq."""
-        self.seq["queue:1"] += 1
-        for user, sockets in self.sockets.items():
-            if user in admitted_now:
-                name, data = "queue-admitted", {"expiresAt": self.iso(time.time() + 60)}
-            else:
-                name, data = "queue-update", self.own_status(user)
-            frame = json.dumps({"op": "event", "room": "queue:1", "event": name, "seq": self.seq["queue:1"],
-                                "data": data})
-            for ws in list(sockets):
-                if not ws.closed:
-                    await ws.send_str(frame)
+                for ws, seq in list(self.queue_sockets.get(user, {}).items()):
+                    self.queue_sockets[user][ws] = seq + 1
+                    await ws.send_str(json.dumps({"op": "event", "room": "queue:1", "event": "queue-admitted",
+                                                  "seq": seq + 1, "data": self.own_status(user)}))
 
     async def event(self, request):
-        return web.json_response({"event": self.event_view()})
-
-    async def login(self, request):
-        body = await request.json()
-        if body != {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}:
-            return self.error(401, "unauthorized")
-        self.users["admin-token"] = "admin"
-        return web.json_response({"token": "admin-token", "user": {"id": "admin", "role": "admin"}})
-
-    async def bulk(self, request):
-        if self.who(request) != "admin":
-            return self.error(403, "forbidden")
-        body = await request.json()
-        self.bulk_calls.append(body)
-        if not 1 <= body["count"] <= 5000 or not body["prefix"].startswith("loadtest-"):
-            return self.error(400, "validation_error")
-        users = []
-        for i in range(body["count"]):
-            uid, token = f"{body['prefix']}-{i}", secrets.token_hex(8)
-            self.users[token] = uid
-            users.append({"id": uid, "email": f"{uid}@example.test", "token": token})
-        return web.json_response({"users": users}, status=201)
-
-    async def stats(self, request):
-        return web.json_response({"queueLength": len(self.queue), "prequeueLength": len(self.prequeue),
-                                  "activeUsers": len(self.admitted), "connections": 0})
-
-    async def challenge(self, request):
-        user = self.who(request)
-        challenge = secrets.token_hex(8)
-        self.challenges[challenge] = user
-        return web.json_response({"challenge": challenge, "bits": self.bits,
-                                  "expiresAt": self.iso(time.time() + 60)})
+        return web.json_response({"event": {
+            "id": "1", "name": "Going Away Night", "hasSeats": False, "maxPerCustomer": None, "saleStartsAt": None,
+            "ticketTypes": [{"id": "7", "name": "GA", "price": 10, "total": self.stock, "available": self.available,
+                             "maxPerOrder": 4}],
+            "queue": {"mode": "on", "capacity": self.capacity, "sessionSeconds": 60, "active": True,
+                      "admitPerMinute": None, "prequeueSeconds": 900, "challengeBits": 0}}})
 
     async def check(self, request):
         user = self.who(request)
-        self.checks[user] += 1
-        if self.opens_at is None or time.time() < self.opens_at:
-            self.told_closed.add(user)
-            if self.opens_at is None and len(self.told_closed) == self.fans:
-                self.opens_at = time.time() + 0.5
-                self.sale_at = self.opens_at + 1.5
-            opens_at = self.opens_at or time.time() + 1
-            return web.json_response({"status": "closed", "opensAt": self.iso(opens_at),
-                                      "saleStartsAt": self.iso(max(self.sale_at, opens_at + 1.5))})
         if self.own_status(user)["status"] == "none":
-            body = await request.json() if request.can_read_body else {}
-            challenge, nonce = body.get("challenge"), body.get("nonce")
-            if self.challenges.pop(challenge, None) != user or not solves(challenge, str(nonce), self.bits):
-                return self.error(403, "challenge_required", bits=self.bits)
-            self.solved.add(user)
-            if time.time() < self.sale_at:
-                self.prequeue.append(user)
-                self.prequeued.add(user)
-            else:
-                self.queue.append(user)
+            self.queue.append(user)
         return web.json_response(self.own_status(user))
 
     async def status(self, request):
@@ -355,26 +329,27 @@ class ContractTarget:
     async def leave(self, request):
         user = self.who(request)
         self.admitted.discard(user)
-        for line in (self.queue, self.prequeue):
-            if user in line:
-                line.remove(user)
+        if user in self.queue:
+            self.queue.remove(user)
         return web.Response(status=204)
 
     async def reserve(self, request):
         user = self.who(request)
-        if time.time() < self.sale_at:
-            return self.error(403, "sale_not_started", saleStartsAt=self.iso(self.sale_at))
         if user not in self.admitted:
             return self.error(403, "queue_required")
-        body = await request.json()
-        quantity = body["items"][0]["quantity"]
+        quantity = (await request.json())["items"][0]["quantity"]
         if quantity > self.available:
             return self.error(409, "sold_out", ticketTypeId="7", available=self.available)
         self.available -= quantity
         rid = secrets.token_hex(8)
         self.reservations[rid] = {"id": rid, "eventId": "1", "status": "pending", "owner": user,
                                   "items": [{"ticketTypeId": "7", "quantity": quantity}], "seatIds": []}
-        await self.push(self.event_sockets, "event:1", "tickets-batch-updated", {"7": self.available})
+        self.event_seq += 1
+        frame = json.dumps({"op": "event", "room": "event:1", "event": "tickets-batch-updated",
+                            "seq": self.event_seq, "data": {"7": self.available}})
+        for ws in list(self.event_sockets):
+            if not ws.closed:
+                await ws.send_str(frame)
         return web.json_response({"reservation": self.reservations[rid]}, status=201)
 
     async def confirm(self, request):
@@ -389,48 +364,47 @@ class ContractTarget:
     async def ws(self, request):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        user = self.users.get(request.query.get("token", ""))
+        user = self.tokens.get(request.query.get("token", ""))
         async for msg in ws:
             frame = json.loads(msg.data)
             room, ref = frame.get("room"), frame.get("ref")
             if frame.get("op") == "join" and room == "queue:1" and user:
-                self.sockets.setdefault(user, set()).add(ws)
-                data = self.own_status(user)
+                self.queue_sockets.setdefault(user, {})[ws] = 0     # a member's seq starts at 0
+                data, seq = self.own_status(user), 0
             elif frame.get("op") == "join" and room == "event:1":
                 self.event_sockets.add(ws)
-                data = {"availability": {"7": self.available}}
+                data, seq = {"availability": {"7": self.available}}, self.event_seq
             else:
                 continue
             await ws.send_str(json.dumps({"op": "reply", "ref": ref, "ok": True, "room": room,
-                                          "data": {**data, "seq": self.seq[room]}}))
+                                          "data": {**data, "seq": seq}}))
         self.event_sockets.discard(ws)
-        for sockets in self.sockets.values():
-            sockets.discard(ws)
+        for sockets in self.queue_sockets.values():
+            sockets.pop(ws, None)
         return ws
 
 
-async def test_bulk_accounts_proof_of_work_prequeue_and_reconnects_against_the_contract(aiohttp_server):
-    target = ContractTarget(fans=30, stock=20, bits=10, capacity=4)
+async def test_every_queue_socket_closed_with_1001_mid_wait(aiohttp_server, tmp_path):
+    target = GoingAwayTarget(fans=30, stock=20, capacity=4)
     server = await aiohttp_server(target.app, host="127.0.0.1")
+    tokens = tmp_path / "tokens.txt"
+    # Both line formats (TOKEN, or USERID TOKEN), a comment and a blank line.
+    lines = ["# fans of the going-away night", ""] + [f"{user} {token}" if i % 2 else token
+                                                    for i, (token, user) in enumerate(target.tokens.items())]
+    tokens.write_text("\n".join(lines) + "\n")
     proc = await asyncio.create_subprocess_exec(
         *_loadtest_command(f"http://127.0.0.1:{server.port}", "--event", "1", "--fans", "30",
-                           "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD,
-                           "--tickets-per-fan", "2", "--think", "0-0.1", "--pay", "0", "--json"),
+                           "--tokens", str(tokens), "--tickets-per-fan", "2", "--think", "0-0.1", "--pay", "0",
+                           "--json"),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
 
     assert proc.returncode == 0, stderr.decode()[-3000:]
     summary = _last_json_line(stdout.decode())
-    assert summary["accountsPath"] == "bulk"
-    assert [c["count"] for c in target.bulk_calls] == [30]
-    # Every fan waited out "closed", paid the toll, and was pre-queued before the start.
-    fans = {u for u in target.users.values() if u != "admin"}
-    assert len(fans) == 30 and target.told_closed == fans
-    assert target.solved == fans == target.prequeued
-    assert summary["powSolves"] >= 30
+    assert summary["accountsPath"] == "file" and summary["fans"] == 30
+    # Every fan was waiting when its socket went; each opened another and was still admitted.
+    assert target.dropped == 30 and summary["reconnects"] >= 30
     assert summary["sold"] == 20 and summary["oversold"] == 0, json.dumps(summary)
     assert sum(r["items"][0]["quantity"] for r in target.reservations.values()
                if r["status"] == "confirmed") == 20
-    assert summary["soldOutSeconds"] is not None
     assert summary["seqGaps"] == 0 and summary["pushMs"]["samples"] > 0
-    assert target.dropped == 30 and summary["reconnects"] > 0   # those still waiting at the sell-out need not
