@@ -204,6 +204,38 @@ def test_an_on_sale_with_a_toll_a_prequeue_and_the_draw(ticketd_processes, datab
     assert _confirmed(database_url, event["id"]) == [("confirmed", 25, 50)]
 
 
+def test_visitors_pass_the_gate_and_buy_nothing(ticketd_processes, database_url, tmp_path):
+    proc, admin = _ticketd(ticketd_processes, tmp_path)
+    queue = {"mode": "on", "capacity": 15, "sessionSeconds": 60}
+    # A gate event (nothing of its own to sell): the fans are visitors without being told.
+    gate = _event(proc, admin, "Shop Gate", [{"name": "Entry", "price": 0, "quantity": 0}], queue)
+    # --visitors in front of an event that does sell, with a toll that visitors pay too.
+    shop = _event(proc, admin, "Shop Sale", [{"name": "GA", "price": 30, "quantity": 40}],
+                  {**queue, "challengeBits": 8})
+    runs = {}
+    for event, fans, extra in ((gate, 60, ()), (shop, 30, ("--visitors",))):
+        done = subprocess.run(
+            _loadtest_command(proc.url, "--event", event["id"], "--fans", str(fans), *ADMIN_ARGS, *extra,
+                              "--think", "0.1-0.4", "--json"),
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+        runs[event["id"]] = summary = _last_json_line(done.stdout)
+        assert summary["visitors"] is True and summary["accountsPath"] == "visitors"
+        # Every visitor admitted, its admission token let through by verify, then gone.
+        assert summary["admitted"] == summary["verified"] == summary["done"] == fans
+        assert summary["verifyRefused"] == 0 and summary["verifyMs"]["p50"] is not None
+        assert summary["verifyMs"]["p50"] <= summary["verifyMs"]["p99"]
+        assert summary["errors"] == {} and summary["serverErrors"] == 0
+        assert summary["sold"] == 0 and summary["oversold"] == 0 and summary["pushSockets"] == 0
+    assert any("gate event" in note for note in runs[gate["id"]]["notes"])
+    assert runs[shop["id"]]["powSolves"] >= 30
+    assert runs[shop["id"]]["oversell"]["types"][0]["available"] == 40
+    # Visitors are no accounts, and reserved nothing.
+    assert db_query(database_url, "SELECT count(*) FROM users WHERE role = 'user'") == [(0,)]
+    assert db_query(database_url, "SELECT count(*) FROM reservations WHERE event_id IN (%s, %s)",
+                    (int(gate["id"]), int(shop["id"]))) == [(0,)]
+
+
 async def test_the_tools_proof_of_work_is_the_one_the_server_accepts():
     toll = Toll("loadtest-secret")
     for bits in (0, 10, POOL_BITS):

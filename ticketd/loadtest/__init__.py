@@ -71,6 +71,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="status poll interval while the queue socket is up (default 60; 3 s while it is down)")
     p.add_argument("--stay", action="store_true",
                    help="fans keep waiting after it sold out (default: waiting fans give up and leave)")
+    p.add_argument("--visitors", action="store_true",
+                   help="fans are anonymous visitors of a gated site (POST /api/visitors): they queue, have "
+                        "their admission token checked with /api/queue/verify and leave, buying nothing "
+                        "(the default for an event with nothing to sell)")
     p.add_argument("--tokens", metavar="FILE",
                    help="bearer tokens of existing accounts, one per line: no accounts are made")
     p.add_argument("--register-concurrency", type=_positive, default=16,
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         pay=args.pay, push_sockets=max(0, args.push_sockets), seat_retries=max(0, args.seat_retries),
         register_concurrency=args.register_concurrency, http_timeout=args.http_timeout,
         timeout=args.timeout, poll_seconds=max(1.0, args.poll_seconds), stay=args.stay,
-        ticket_type=args.ticket_type, run_id=args.run_id, tokens_file=args.tokens)
+        ticket_type=args.ticket_type, run_id=args.run_id, tokens_file=args.tokens,
+        visitors=args.visitors)
     try:
         client.Target(opts.url)
     except ValueError as exc:

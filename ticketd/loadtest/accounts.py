@@ -1,6 +1,7 @@
-"""Accounts for the crowd: the admin bulk route with admin credentials, else (or on a
-ticketd older than that route) one registration per fan, scrypt on the server for each,
-so with bounded concurrency."""
+"""Who the fans are: bearer tokens from a file; anonymous visitors (``POST /api/visitors``);
+or accounts, from the admin bulk route with admin credentials, else (or on a ticketd older
+than that route) one registration per fan, scrypt on the server for each, so with bounded
+concurrency."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ BULK_PATH = "/api/admin/users/bulk"
 
 
 async def create(c, count: int, progress) -> tuple[list[str], str, list[str]]:
-    """Up to ``count`` bearer tokens, the path used (``file``, ``bulk`` or ``register``) and notes."""
+    """Up to ``count`` bearer tokens, the path used (``file``, ``visitors``, ``bulk`` or
+    ``register``) and notes."""
     notes: list[str] = []
     if c.opts.tokens_file:
         return _from_file(c.opts.tokens_file, count), "file", notes
+    if c.visitors:
+        return await _one_by_one(c, count, progress, "/api/visitors", lambda i: None), "visitors", notes
     if c.admin_token:
         users, note = await _bulk(c, count, progress)
         if users is not None:
@@ -23,7 +27,12 @@ async def create(c, count: int, progress) -> tuple[list[str], str, list[str]]:
         notes.append(note)
     else:
         notes.append("no --admin-email/--admin-password: the bulk account route needs an admin")
-    return await _register(c, count, progress), "register", notes
+    password = secrets.token_urlsafe(16)
+
+    def registration(i: int) -> dict:
+        return {"email": f"loadtest-{c.run_id}-{i + 1}@loadtest.invalid", "password": password,
+                "name": f"Loadtest fan {i + 1}"}
+    return await _one_by_one(c, count, progress, "/api/auth/register", registration), "register", notes
 
 
 async def _bulk(c, count: int, progress):
@@ -49,8 +58,8 @@ async def _bulk(c, count: int, progress):
     return users[:count], ""
 
 
-async def _register(c, count: int, progress) -> list[str]:
-    password = secrets.token_urlsafe(16)
+async def _one_by_one(c, count: int, progress, path: str, body_for) -> list[str]:
+    """``count`` POSTs of ``body_for(i)`` to ``path``, a few in flight; the tokens they answered."""
     results: list[str | None] = [None] * count
     next_index = 0
     done = 0
@@ -60,9 +69,7 @@ async def _register(c, count: int, progress) -> list[str]:
         while next_index < count:
             i = next_index
             next_index += 1
-            body = {"email": f"loadtest-{c.run_id}-{i + 1}@loadtest.invalid", "password": password,
-                    "name": f"Loadtest fan {i + 1}"}
-            r = await c.api.call_retried("POST", "/api/auth/register", body=body, attempts=8)
+            r = await c.api.call_retried("POST", path, body=body_for(i), attempts=8)
             if r.ok and isinstance(r.data, dict) and r.data.get("token"):
                 results[i] = r.data["token"]
             done += 1

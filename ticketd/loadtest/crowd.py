@@ -42,6 +42,7 @@ class Options:
     ticket_type: str | None = None
     run_id: str = ""
     tokens_file: str | None = None
+    visitors: bool = False
 
 
 class Fatal(Exception):
@@ -66,6 +67,10 @@ class Crowd:
         self.baseline_taken: dict[str, int] = {}
         self.stock = 0
         self.challenge_bits = 0
+        self.visitors = opts.visitors         # or the event is a gate event: see rehearsal.prepare
+        self.verified = 0
+        self.verify_refused = 0
+        self.verify_ms = Samples()
         self.solver = None                    # proofofwork.Solver, once there is a toll to pay
         self.phase = "starting"
         self.fans: list[Fan] = []
@@ -178,6 +183,10 @@ class Crowd:
         for type_id, n in held.items.items():
             self.tracker.released(type_id, n)
 
+    def record_verified(self, seconds: float) -> None:
+        self.verified += 1
+        self.verify_ms.add(seconds * 1000)
+
     def push_sampler(self, now: float):
         """``sample(seconds)`` for one push that arrived at ``now``."""
         def sample(seconds: float) -> None:
@@ -211,7 +220,7 @@ class Crowd:
         return await self.toll_solver().solve(challenge, bits)
 
     def check_sold_out(self) -> None:
-        if self.sold_out or self.t0 is None or self.inventory.total_available > 0:
+        if self.visitors or self.sold_out or self.t0 is None or self.inventory.total_available > 0:
             return
         self.sold_out = True
         self.sold_out_at = time.monotonic()

@@ -1,5 +1,5 @@
 """One fan's visit, as the browser client makes it: arrive on time, queue up, and once
-admitted, shop."""
+admitted, shop (or, for a visitor of a gated site, pass the gate)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .queueing import queue_up
 from .queuesocket import close_socket
 from .shopping import shop
 from .state import Fan
+from .visiting import visit
 
 
 async def run_fan(c, fan: Fan) -> None:
@@ -19,7 +20,7 @@ async def run_fan(c, fan: Fan) -> None:
     c.on_arrive(fan)
     try:
         if await queue_up(c, fan):
-            await shop(c, fan)
+            await (visit(c, fan) if c.visitors else shop(c, fan))
     except asyncio.CancelledError:
         raise
     except Exception:

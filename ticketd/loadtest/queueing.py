@@ -47,6 +47,7 @@ async def queue_up(c, fan: Fan) -> bool:
         kind = fan.kind = status.get("status")
         c.on_status(fan, kind)
         if kind == "admitted":
+            fan.admission_token = status.get("admissionToken")
             await close_socket(fan)
             c.on_admitted(fan)
             return True

@@ -31,6 +31,10 @@ async def prepare(c: Crowd) -> None:
     c.challenge_bits = int(queue.get("challengeBits") or 0)
     if c.challenge_bits:
         await c.toll_solver().start(c.challenge_bits)
+    if not c.visitors and is_gate_event(c.event):
+        c.visitors = True
+        c.notes.append(f"event {c.event_id} has nothing of its own to sell (a gate event): the fans are "
+                       "visitors of the site behind it")
     if c.opts.ticket_type and c.opts.ticket_type not in {str(t["id"]) for t in c.event["ticketTypes"]}:
         raise Fatal(f"event {c.event_id} has no ticket type {c.opts.ticket_type}")
     if c.opts.admin_email:
@@ -74,6 +78,8 @@ async def prepare(c: Crowd) -> None:
     c.stock = sum(max(0, int(t["available"])) for t in c.event["ticketTypes"])
     c.tracker = eventwatch.PushTracker({str(t["id"]): int(t["available"]) for t in c.event["ticketTypes"]})
 
+    if c.visitors:
+        return          # visitors hold nothing: no stock to watch, no push latency to take
     c.phase = "sockets"
     count = max(1, min(c.opts.push_sockets, len(c.fans))) if c.opts.push_sockets > 0 else 1
     joined = await eventwatch.open_sockets(c, count)
@@ -81,6 +87,12 @@ async def prepare(c: Crowd) -> None:
         c.warnings.append(f"only {joined} of {count} event-room sockets joined within 30 s")
         if joined == 0:
             raise Fatal("no socket could join the event room: is /ws reachable?")
+
+
+def is_gate_event(event: dict) -> bool:
+    """An event with nothing of its own to sell (every ticket type's quantity is 0) is only a
+    waiting room, in front of another site: ticketd's events carry no other mark of it."""
+    return all(int(t.get("total") or 0) == 0 for t in event.get("ticketTypes") or [])
 
 
 async def play(c: Crowd) -> None:

@@ -13,7 +13,8 @@ class Fan:
 
     __slots__ = ("index", "token", "state", "arrive_at", "first_check",
                  "admitted_at", "ws", "reader", "seq", "joins", "join_ref", "joined", "news", "waiter", "kind",
-                 "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts", "waited_in")
+                 "backoff", "reconnect_at", "poll_at", "entered", "uncertain", "why", "queue_attempts", "waited_in",
+                 "admission_token")
 
     def __init__(self, index: int, token: str):
         self.index = index
@@ -39,6 +40,7 @@ class Fan:
         self.why: str | None = None
         self.queue_attempts = 0
         self.waited_in: set[str] = set()     # closed, prequeue, queued: each state it was told
+        self.admission_token: str | None = None
 
 
 class Held:

@@ -25,7 +25,11 @@ def build(c) -> dict:
     sold = sum(h.tickets for h in confirmed)
     out = {
         "fans": len(c.fans) or c.opts.fans,
+        "visitors": c.visitors,
         "admitted": c.admitted,
+        "verified": c.verified,
+        "verifyRefused": c.verify_refused,
+        "verifyMs": c.verify_ms.summary(1, 1),
         "waitedIn": {kind: c.waited_in[kind] for kind in ("closed", "prequeue", "queued")},
         "done": c.counts[DONE],
         "gaveUp": c.counts[GAVE_UP],
@@ -90,7 +94,8 @@ def build(c) -> dict:
 
 def exit_code(summary: dict) -> int:
     books = summary.get("oversell") or {}
-    if summary["serverErrors"] or summary["oversold"] or summary["timedOut"] or books.get("ok") is False:
+    if (summary["serverErrors"] or summary["oversold"] or summary["timedOut"] or books.get("ok") is False
+            or summary["verifyRefused"]):
         return 1
     if summary.get("interrupted"):
         return 130
@@ -119,8 +124,11 @@ def errors_text(errors: dict, limit: int = 8) -> str:
     return text
 
 
+VISITORS_LEAVE_OUT = {"Purchases/s", "Purchase p50 / p99", "Push latency p50 / p99", "Sold out after"}
+
+
 def rows(s: dict) -> list[tuple[str, str]]:
-    q, p, push = s["queueWaitSeconds"], s["purchaseMs"], s["pushMs"]
+    q, p, push, v = s["queueWaitSeconds"], s["purchaseMs"], s["pushMs"], s["verifyMs"]
     books = s.get("oversell") or {}
     if s["oversold"] is None:
         oversell = "NOT CHECKED: " + "; ".join(books.get("problems") or [s.get("fatal") or "no run"])
@@ -129,7 +137,8 @@ def rows(s: dict) -> list[tuple[str, str]]:
     else:
         oversell = f"FAILED: {s['oversold']:,} oversold; " + "; ".join(books.get("problems") or [])
     out = [
-        ("Fans", f"{s['fans']:,} ({s['arrival']}, {s['ticketsPerFan']} tickets each)"),
+        ("Fans", f"{s['fans']:,} ({s['arrival']}, " + ("visitors of a gated site)" if s["visitors"] else
+                                                      f"{s['ticketsPerFan']} tickets each)")),
         ("Admitted", f"{s['admitted']:,}"),
         ("Waited in", " · ".join(f"{kind} {n:,}" for kind, n in s["waitedIn"].items())
          + "  (fans told each at least once)"),
@@ -143,6 +152,9 @@ def rows(s: dict) -> list[tuple[str, str]]:
                                    f"({push['samples']:,} deliveries on {s['pushSockets']} sockets)"),
         ("Server peaks", " · ".join(f"{key} {fmt(value)}" for key, value in s["serverPeaks"].items())
          if s["serverStats"] else "– (no admin credentials: no server stats)"),
+        *([("Verified", f"{s['verified']:,} admission tokens let through, {s['verifyRefused']:,} refused; "
+                        f"p50 / p99 {fmt(v['p50'], ' ms')} / {fmt(v['p99'], ' ms')}  (GET /api/queue/verify)")]
+          if s["visitors"] else []),
         ("Sold out after", fmt(s["soldOutSeconds"], " s", 2)),
         ("Elapsed", f"{s['elapsedSeconds']:.2f} s (first arrival → last fan)"),
         ("Accounts", f"{s['accountsPath'] or '–'} in {fmt(s['accountsSeconds'], ' s', 2)}"),
@@ -152,6 +164,8 @@ def rows(s: dict) -> list[tuple[str, str]]:
         ("Tool CPU", f"{s['toolCpuSeconds']:.1f} s in all, {fmt(s['toolCpuRunSeconds'], ' s')} while the fans ran; "
                      f"{s['toolMaxRssMB']:.0f} MB max RSS; event-loop lag p99 {fmt(s['toolLoopLagMs']['p99'], ' ms')}"),
     ]
+    if s["visitors"]:       # they buy nothing: no purchases, pushes or sell-out to speak of
+        out = [row for row in out if row[0] not in VISITORS_LEAVE_OUT]
     if s["rateLimited"]:
         out.append(("Rate limited (429)", f"{s['rateLimited']:,}: start the target with TICKETD_RATE_LIMITS=off"))
     return out
@@ -160,7 +174,8 @@ def rows(s: dict) -> list[tuple[str, str]]:
 def is_bad(s: dict, name: str, value: str) -> bool:
     """Rows shown in red."""
     return ((name == "Oversell check" and not value.startswith("OK"))
-            or (name == "Server errors (5xx)" and bool(s["serverErrors"])) or name.startswith("Rate limited"))
+            or (name == "Server errors (5xx)" and bool(s["serverErrors"])) or name.startswith("Rate limited")
+            or (name == "Verified" and bool(s["verifyRefused"])))
 
 
 def print_summary(s: dict, console=None, stream=None) -> None:
