@@ -29,7 +29,7 @@ def demo_server(ticketd_processes):
         if os.environ.get("CI"):
             pytest.fail("curl is missing (CI is set)")
         pytest.skip("curl is not installed")
-    server = ticketd_processes(1)[0]
+    server = ticketd_processes(1, TICKETD_DEMO="on")[0]  # the demo data, as the embedded start makes
     deadline = time.monotonic() + 10
     while (found := re.search(r"admin password: (\S+)", server.log())) is None:
         assert time.monotonic() < deadline, server.log()

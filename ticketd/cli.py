@@ -106,7 +106,7 @@ def services(config: Config, data_dir: Path):
         if not config.database_url:
             log.info("TICKETD_DATABASE_URL not set: embedded PostgreSQL in %s", data_dir / "postgres")
             config = dataclasses.replace(config, database_url=stack.enter_context(
-                embedded.postgres(data_dir / "postgres")))
+                embedded.postgres(data_dir / "postgres")), demo=config.demo is not False)
         if not config.redis_url:
             log.info("TICKETD_REDIS_URL not set: embedded Redis in %s", data_dir / "redis")
             config = dataclasses.replace(config, redis_url=stack.enter_context(
@@ -184,7 +184,7 @@ def _serve(config: Config, args) -> int:
         raise ConfigError(f"--workers must be a number of at least 1, or auto (got {args.workers!r})") from None
     if not workers.is_worker():
         async def prepare(pool):
-            return await demo.create_demo(pool) if await demo.needs_demo(pool) else None
+            return await demo.create_demo(pool) if config.demo and await demo.needs_demo(pool) else None
         credentials = asyncio.run(_with_pool(config, prepare))
         if credentials:
             print(f"\nFirst start: demo data created (this password is shown only once).\n"

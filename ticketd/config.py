@@ -135,6 +135,8 @@ class Config:
     issuer: str = "ticketd"
     gate_origins: frozenset = frozenset()
     gate_cookie_domain: str = ""
+    # Demo data on a first start: True, False, or None (only on the embedded PostgreSQL).
+    demo: bool | None = None
     # Logs: one JSON object a line; one line per request (default: with JSON only).
     log_json: bool = False
     access_log: bool = False
@@ -169,6 +171,7 @@ class Config:
             gate_cookie_domain=env.get("TICKETD_GATE_COOKIE_DOMAIN", "").strip(),
             rate_limits=_limits(env),
             log_json=env.get("TICKETD_LOG_FORMAT", "").strip().lower() == "json",
+            demo=_switch(env, "TICKETD_DEMO", None),
             access_log=_switch(env, "TICKETD_ACCESS_LOG", env.get("TICKETD_LOG_FORMAT", "").strip().lower() == "json"),
         )
         values.update(overrides)

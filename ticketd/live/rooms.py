@@ -139,6 +139,8 @@ class QueueRoom:
             return views.admitted(int(raw[1:]))
         if raw == "p":
             return views.prequeue(reply.starts_ms, reply.prequeue_length)
+        if raw == "c":
+            return views.closed(reply.opens_ms, reply.starts_ms)
         return views.NONE
 
 

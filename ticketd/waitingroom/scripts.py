@@ -75,7 +75,8 @@ class PositionsReply(NamedTuple):
     starts_ms: int
     prequeue_length: int
     admit_per_minute: int
-    statuses: tuple[str, ...]    # per shopper asked: 'q<rank>', 'a<expiresMs>', 'p' or 'n'
+    opens_ms: int
+    statuses: tuple[str, ...]    # per shopper asked: 'q<rank>', 'a<expiresMs>', 'p', 'c' or 'n'
 
 
 class AdmissionReply(NamedTuple):

@@ -15,7 +15,8 @@ local now = now_ms()
 local mode, cap, session, starts, prequeue, apm, bits = settings()
 local shopper, create = ARGV[1], ARGV[2] == '1'
 local switched = 0
-local opens = starts - prequeue * 1000
+-- With no queue there is no pre-queue: closed until the sale itself.
+local opens = mode == 'off' and starts or starts - prequeue * 1000
 
 local function reply(kind, expires, rank, length)
   return {kind, expires or 0, rank or 0, length or 0, admitted_last_minute(), cap, session, switched,
