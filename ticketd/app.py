@@ -12,7 +12,7 @@ from aiohttp import web
 
 from . import appkeys, background, db, luascripts
 from .api import ROUTES
-from .api.http import MAX_BODY_BYTES, client_address, error_middleware, request_middleware, security_headers
+from .api.http import MAX_BODY_BYTES, client_address, error_middleware, security_headers
 from .auth import TokenSigner
 from .changes import ChangeFeed
 from .config import Config
@@ -145,7 +145,7 @@ async def close_sockets(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[request_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(security_headers)
     app[appkeys.config] = config
     app[appkeys.feed] = ChangeFeed()

@@ -196,6 +196,7 @@ def _serve(config: Config, args) -> int:
 
 
 def _serve_one(config: Config, reuse_port: bool) -> int:
+    from .api.http import AccessLogger
     from .app import create_app
 
     with contextlib.suppress(ImportError):
@@ -209,7 +210,9 @@ def _serve_one(config: Config, reuse_port: bool) -> int:
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
     try:
-        web.run_app(app, host=config.host, port=config.port, access_log=None,
+        web.run_app(app, host=config.host, port=config.port,
+                    access_log=logging.getLogger("ticketd.access") if config.access_log else None,
+                    access_log_class=AccessLogger,
                     print=lambda _: print(f"ticketd {__version__} listening on {url}  (Ctrl-C stops)",
                                           flush=True),
                     shutdown_timeout=5, reuse_port=reuse_port,

@@ -7,9 +7,9 @@ import ipaddress
 import logging
 import re
 import secrets
-import time
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from marshmallow import Schema
 
 from .. import appkeys, errors, logs
@@ -19,11 +19,11 @@ from ..failures import classify
 from .pages import not_found_page, wants_page
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("ticketd.access")
 
 MAX_BODY_BYTES = 64 * 1024
 
 _IDENTITY = web.RequestKey("identity", object)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _ADDRESS = web.RequestKey("client_address", str)
 
 # aiohttp's own HTTP errors (unknown route, wrong method, body too large) mapped to
@@ -51,35 +51,6 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-@web.middleware
-async def request_middleware(request: web.Request, handler):
-    """Outermost: the request's id (the proxy's X-Request-Id if it sent a sane one) on every
-    log line and on the response, and one access line per request when enabled."""
-    given = request.headers.get("X-Request-Id", "")
-    rid = given if REQUEST_ID.match(given) else secrets.token_hex(8)
-    token = logs.request_id.set(rid)
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        if not response.prepared:
-            response.headers["X-Request-Id"] = rid
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        exc.headers["X-Request-Id"] = rid
-        raise
-    finally:
-        if request.app[appkeys.config].access_log:
-            route = request.match_info.route.resource
-            access_log.info("%s %s %s", request.method, request.path, status, extra={
-                "method": request.method, "path": request.path, "status": status,
-                "route": route.canonical if route is not None else None, "client": client_address(request),
-                "latency_ms": round(1000 * (time.perf_counter() - started), 2)})
-        logs.request_id.reset(token)
-
-
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every answer says nosniff and a referrer policy; pages also
     carry the content security policy and refuse to be framed."""
@@ -93,21 +64,29 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
+    """The one middleware (one frame kept per open WebSocket, so only one): the request's id
+    (the proxy's X-Request-Id if it sent a sane one) for every log line and on the answer,
+    and every failure turned into the contract's error."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = request[REQUEST_ID_KEY] = given if REQUEST_ID.match(given) else secrets.token_hex(8)
+    token = logs.request_id.set(rid)
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
+            exc.headers["X-Request-Id"] = rid
             raise
         if exc.status == 404 and wants_page(request):
-            return not_found_page()
-        message = "Request body too large (limit 64 KiB)" if exc.status == 413 else exc.reason
-        return error_response(errors.HttpError(exc.status, _HTTP_CODES.get(exc.status, "error"),
-                                               message, _passthrough_headers(exc)))
+            response = not_found_page()
+        else:
+            message = "Request body too large (limit 64 KiB)" if exc.status == 413 else exc.reason
+            response = error_response(errors.HttpError(exc.status, _HTTP_CODES.get(exc.status, "error"),
+                                                       message, _passthrough_headers(exc)))
     except ConnectionResetError:
         # The client went away mid-request (a phone losing signal, a load generator giving up
         # on an upgrade): nothing to answer and nothing wrong here. aiohttp drops the reply.
         log.debug("%s %s: client gone", request.method, request.path)
-        return web.Response(status=400)
+        response = web.Response(status=400)
     except Exception as exc:
         error = classify(exc)
         if error is None:
@@ -115,7 +94,27 @@ async def error_middleware(request: web.Request, handler):
             error = errors.Internal()
         elif error.status == 503:
             log.warning("%s %s: %s (%r)", request.method, request.path, error.message, exc)
-        return error_response(error)
+        response = error_response(error)
+    finally:
+        logs.request_id.reset(token)
+    if not response.prepared:
+        response.headers["X-Request-Id"] = rid
+    return response
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per answered request (TICKETD_ACCESS_LOG), by aiohttp once it is written: the
+    method, the path without its query (which may carry ?token=), the route, the status, the
+    latency, the client and the request id. Never a header, a cookie or a body."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        match = getattr(request, "match_info", None)
+        resource = match.route.resource if match is not None else None
+        self.logger.info("%s %s %s", request.method, request.path, response.status, extra={
+            "method": request.method, "path": request.path, "status": response.status,
+            "route": resource.canonical if resource is not None else None,
+            "client": client_address(request) if isinstance(request, web.Request) else request.remote,
+            "request_id": request.get(REQUEST_ID_KEY), "latency_ms": round(1000 * time, 2)})
 
 
 def _passthrough_headers(exc: web.HTTPException) -> dict:
