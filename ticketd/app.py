@@ -79,7 +79,9 @@ async def signing_keys_ctx(app: web.Application):
 
 def _count_upgrade(request: web.Request) -> None:
     """New sockets per client address: 429 before the upgrade once over the limit."""
-    request.app[appkeys.upgrade_limit].check_and_count(client_address(request))
+    limit = request.app[appkeys.upgrade_limit]
+    if limit.active:
+        limit.check_and_count(client_address(request))
 
 
 async def domain_ctx(app: web.Application):

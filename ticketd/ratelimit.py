@@ -81,6 +81,10 @@ class BackgroundLimit:
         self._blocked: dict[str, float] = {}
         self._tasks: set = set()
 
+    @property
+    def active(self) -> bool:
+        return self._limiter.limits is not None
+
     def check_and_count(self, key: str) -> None:
         until = self._blocked.get(key)
         if until is not None:
@@ -88,8 +92,6 @@ class BackgroundLimit:
             if left > 0:
                 _verdict(int(left * 1000))
             del self._blocked[key]
-        if self._limiter.limits is None:
-            return
         task = asyncio.get_running_loop().create_task(self._count(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

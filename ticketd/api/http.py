@@ -54,6 +54,8 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every answer says nosniff and a referrer policy; pages also
     carry the content security policy and refuse to be framed."""
+    if response.status == 101:
+        return  # a WebSocket: no content to type, and its headers live as long as the socket
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
@@ -64,17 +66,21 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
-    """The one middleware (one frame kept per open WebSocket, so only one): the request's id
-    (the proxy's X-Request-Id if it sent a sane one) for every log line and on the answer,
-    and every failure turned into the contract's error."""
-    given = request.headers.get("X-Request-Id", "")
-    rid = request[REQUEST_ID_KEY] = given if REQUEST_ID.match(given) else secrets.token_hex(8)
-    token = logs.request_id.set(rid)
+    """The one middleware, in one frame (an open WebSocket keeps it for hours, 5,000 times
+    over): the request's id (the proxy's X-Request-Id if it sent a sane one) for every log
+    line and on the answer, and every failure turned into the contract's error. Sockets get
+    no request id: it would stay in memory as long as they do."""
+    token = rid = None
+    if request.path != "/ws":
+        given = request.headers.get("X-Request-Id", "")
+        rid = request[REQUEST_ID_KEY] = given if REQUEST_ID.match(given) else secrets.token_hex(8)
+        token = logs.request_id.set(rid)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
-            exc.headers["X-Request-Id"] = rid
+            if rid:
+                exc.headers["X-Request-Id"] = rid
             raise
         if exc.status == 404 and wants_page(request):
             response = not_found_page()
@@ -96,8 +102,9 @@ async def error_middleware(request: web.Request, handler):
             log.warning("%s %s: %s (%r)", request.method, request.path, error.message, exc)
         response = error_response(error)
     finally:
-        logs.request_id.reset(token)
-    if not response.prepared:
+        if token is not None:
+            logs.request_id.reset(token)
+    if rid and not response.prepared:
         response.headers["X-Request-Id"] = rid
     return response
 
