@@ -236,7 +236,8 @@ async def test_a_storm_of_purchases_is_coalesced(client, api, admin_token):
     assert seqs == list(range(1, len(pushes) + 1))
     # At most one push per 100 ms (plus the leading one), whatever the rate of purchases.
     assert len(pushes) <= span / 0.1 + 1, (len(pushes), elapsed, span)
-    assert len(pushes) < 200 / 4
+    if elapsed < 4:  # a machine busy enough to spread 200 purchases wider gets more pushes, by design
+        assert len(pushes) < 200 / 4
     if elapsed < 1.2:
         assert len(pushes) <= 13
     counts = [p["data"][ga] for p in pushes]
