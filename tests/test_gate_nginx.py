@@ -5,8 +5,6 @@ Without nginx these tests are skipped, unless CI is set (``.ci/run`` installs it
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 import urllib.parse
@@ -14,82 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import jwt
-import pytest
-from aiohttp import web
 
-from ticketd.embedded import free_port, wait_for_port
-
+from gate_site import CONFIG, find_nginx, gate_ticketd, site  # noqa: F401 (fixtures)
 from helpers import queue_event, until
-from servers import ROOT
 from wsclient import connect
-
-CONFIG = ROOT / "deploy" / "gate.nginx.conf"
-
-
-def _nginx() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx is missing (CI is set, so the gate tests must run)", pytrace=False)
-        pytest.skip("nginx is not installed; `apt-get install nginx` to run the gate tests")
-    return found
-
-
-class Nginx:
-    def __init__(self, binary: str, shop_port: int, ticketd_port: int, event_id: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.dir = Path(tempfile.mkdtemp(prefix="ticketd-nginx-"))
-        site = (CONFIG.read_text()
-                .replace("server shop:8000;", f"server 127.0.0.1:{shop_port};")
-                .replace("server ticketd:8080;", f"server 127.0.0.1:{ticketd_port};")
-                .replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
-                .replace("set $gate_event 1;", f"set $gate_event {event_id};"))
-        assert site.count("127.0.0.1") == 3, "deploy/gate.nginx.conf no longer has the expected lines"
-        (self.dir / "gate.conf").write_text(site)
-        d = self.dir
-        (d / "nginx.conf").write_text(f"""
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{}}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  include {d}/gate.conf;
-}}
-""")
-        self.process = subprocess.Popen([binary, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-    def log(self) -> str:
-        return (self.dir / "error.log").read_text(errors="replace")[-3000:]
-
-
-@pytest.fixture
-async def site(ticketd_processes, api, admin_token, aiohttp_server):
-    """nginx in front of a shop, guarded by the waiting room of an event with capacity 1."""
-    binary = _nginx()
-    hits: list[str] = []
-
-    async def shop(request: web.Request) -> web.Response:
-        hits.append(request.path_qs)
-        return web.Response(text=f"the shop: {request.path_qs}")
-    shop_app = web.Application()
-    shop_app.router.add_route("*", "/{tail:.*}", shop)
-    shop_server = await aiohttp_server(shop_app)
-    ticketd = ticketd_processes(1, TICKETD_ADMISSION_INTERVAL=0.2, TICKETD_TRUSTED_PROXIES="127.0.0.1")[0]
-    eid = (await api.create_event(admin_token, queue=queue_event(capacity=1)))["id"]
-    nginx = Nginx(binary, shop_server.port, ticketd.port, eid)
-    try:
-        yield nginx, eid, hits
-    finally:
-        nginx.stop()
 
 
 async def _visitor(http, base) -> str:
@@ -111,7 +37,7 @@ async def _get(http, url, cookie: str | None = None, eid: str | None = None):
 
 
 async def test_only_admitted_visitors_reach_the_shop(site):
-    nginx, eid, hits = site
+    nginx, eid, hits = site.nginx, site.event_id, site.hits
     base = nginx.url
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         # No cookie: sent to the gate, with the way back encoded; the shop never sees it.
@@ -165,7 +91,7 @@ async def test_only_admitted_visitors_reach_the_shop(site):
 
 
 async def test_a_token_for_another_event_is_turned_away(site, api, admin_token):
-    nginx, eid, hits = site
+    nginx, eid, hits = site.nginx, site.event_id, site.hits
     other = (await api.create_event(admin_token, queue=queue_event(capacity=5)))["id"]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         visitor = await _visitor(http, nginx.url)
@@ -180,7 +106,7 @@ async def _admitted_answer(http, base, eid, token):
 
 
 def test_the_shipped_config_is_what_nginx_accepts():
-    binary = _nginx()
+    binary = find_nginx()
     d = Path(tempfile.mkdtemp(prefix="ticketd-nginx-t-"))
     # The shipped names (shop, ticketd) must resolve for -t: point them at loopback.
     (d / "gate.conf").write_text(CONFIG.read_text().replace("shop:8000", "127.0.0.1:9")
