@@ -5,15 +5,18 @@ Without nginx these tests are skipped, unless CI is set (``.ci/run`` installs it
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import tempfile
+import threading
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import aiohttp
 import jwt
 
-from gate_site import CONFIG, find_nginx, gate_ticketd, site  # noqa: F401 (fixtures)
+from gate_site import CONFIG, Nginx, find_nginx, gate_ticketd, site  # noqa: F401 (fixtures)
 from helpers import queue_event, until
 from wsclient import connect
 
@@ -116,3 +119,79 @@ def test_the_shipped_config_is_what_nginx_accepts():
                                   f"include {d}/gate.conf; }}")
     done = subprocess.run([binary, "-t", "-p", str(d), "-c", str(d / "nginx.conf")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+class _Recorder:
+    """One upstream playing both the shop and ticketd: records what nginx forwards; verify
+    answers 204 only for the cookie "in=1", and everything else 204 too (no body)."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                recorder.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                turned_away = self.path.startswith("/api/queue/verify/") and "in=1" not in self.headers.get("Cookie", "")
+                location = self.path.startswith("/gate/1/enter")
+                self.send_response(401 if turned_away else 302 if location else 204)
+                if location:
+                    self.send_header("Location", "/gate/1?return=%2F")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_ticketd_and_the_shop_are_told_the_visitors_host_address_and_scheme():
+    """Every location of the shipped config passes the visitor's Host, X-Forwarded-For and
+    X-Forwarded-Proto on (the socket's origin check, the per-visitor limits and the Secure
+    cookie need them at ticketd; the shop needs its own Host), and keeps upstream connections
+    alive; the verify subrequest carries the cookie but no body, nor a length."""
+    binary = find_nginx()
+    upstream = _Recorder()
+    nginx = Nginx(binary, upstream.port, upstream.port, "1")
+    try:
+        host = f"127.0.0.1:{nginx.port}"
+        requests = [("GET", "/gate/1?return=%2F", {}, None), ("GET", "/api/events", {}, None),
+                    ("GET", "/static/app.js", {}, None), ("GET", "/.well-known/jwks.json", {}, None),
+                    ("GET", "/ws", {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, None),
+                    ("POST", "/cart", {"Cookie": "in=1", "Content-Type": "text/plain"}, b"two apples"),
+                    ("GET", "/products?id=7", {}, None)]           # no cookie: to the gate
+        for method, path, headers, body in requests:
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
+            conn.request(method, path, body=body, headers={"Host": host, **headers})
+            conn.getresponse().read()
+            conn.close()
+        by_path = {r["path"].split("?")[0] if r["path"].startswith("/gate/1/enter") else r["path"]: r
+                   for r in upstream.seen}
+        assert set(by_path) == {"/gate/1?return=%2F", "/api/events", "/static/app.js", "/.well-known/jwks.json",
+                                "/ws", "/api/queue/verify/1", "/cart", "/gate/1/enter"}, sorted(by_path)
+        for seen in upstream.seen:
+            assert (seen.get("host"), seen.get("x-forwarded-for"), seen.get("x-forwarded-proto")) == \
+                (host, "127.0.0.1", "http"), seen
+            if seen["path"] == "/ws":
+                assert seen.get("upgrade") == "websocket" and seen.get("connection", "").lower() == "upgrade", seen
+            else:
+                assert seen.get("connection") is None, seen          # keepalive: no "close"
+        verifies = [r for r in upstream.seen if r["path"] == "/api/queue/verify/1"]
+        assert any(r.get("cookie") == "in=1" for r in verifies)
+        assert all("content-length" not in r for r in verifies), verifies
+        assert by_path["/cart"]["content-length"] == "10"
+        assert by_path["/gate/1/enter"]["x-original-uri"] == "/products?id=7"
+    finally:
+        nginx.stop()
+        upstream.server.shutdown()
