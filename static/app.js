@@ -90,6 +90,12 @@
   }
 
   let langSwitch = null;
+  /** The page's one language switch (the header's, or wherever a page puts it). */
+  function pageLanguageSwitch() {
+    langSwitch = langSwitch || languageSwitch();
+    return langSwitch;
+  }
+
   function renderHeader() {
     const header = $("#site-header");
     if (!header) return;
@@ -104,13 +110,12 @@
       : h("a", { href: loginUrl(), class: "btn btn-small", id: "sign-in", i18n: ["account.signIn"] });
     const conn = $("#conn") || h("span", { id: "conn", class: "conn", role: "status", hidden: true },
       h("span", { class: "conn-text" }));
-    langSwitch = langSwitch || languageSwitch();
     header.replaceChildren(
       h("a", { href: "/", class: "brand", i18nAttr: { "aria-label": ["nav.home"] } },
         h("img", { class: "logo", src: "/static/favicon.svg", alt: "", width: 28, height: 28 }),
         h("span", { class: "brand-name" }, "ticketd")),
       h("nav", { i18nAttr: { "aria-label": ["nav.main"] } }, links),
-      conn, langSwitch, account);
+      conn, pageLanguageSwitch(), account);
   }
 
   function showConnState(state) {
@@ -240,25 +245,30 @@
     return stop;
   }
 
-  /** The event id from /events/{id}/... */
+  /** The event id from /events/{id}/... (or the gate's /gate/{id}) */
   function eventIdFromPath() {
-    const m = location.pathname.match(/^\/events\/([^/]+)/);
+    const m = location.pathname.match(/^\/(?:events|gate)\/([^/]+)/);
     return m ? decodeURIComponent(m[1]) : null;
   }
 
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
     : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 
-  /** Run a page's main once the DOM and the language are ready; the page shows only then. */
-  function start(main) {
+  /**
+   * Run a page's main once the DOM and the language are ready; the page shows only then,
+   * after prepare() if given (what must be in place before anything is seen).
+   */
+  function start(main, prepare) {
     I18n.ready.then(() => {
       renderHeader();
+      if (prepare) prepare();
       I18n.reveal();
       return main();
     }).catch((err) => { console.error(err); I18n.reveal(); });
   }
 
-  global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, getSocket, showError, showMessage,
+  global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, languageSwitch: pageLanguageSwitch,
+    getSocket, showError, showMessage,
     showAnnouncement, announcer, fmtMoney, eventZone, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, serverNow,
     eventIdFromPath, uuid, start };
 })(window);
