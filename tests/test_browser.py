@@ -22,11 +22,13 @@ import os
 import re
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from gate_site import site  # noqa: F401 (the fixture: nginx in front of a shop, gated by ticketd)
 from helpers import USER_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 CATALOGUES = {lang: json.loads((ROOT / "static" / "i18n" / f"{lang}.json").read_text()) for lang in ("en", "ko")}
+SHOP = "https://shop.example"        # a site behind the gate, for the screenshots
 KO_EVENT = dict(name="아이유 콘서트 — 서울", venue="올림픽공원 KSPO DOME", currency="KRW",
                 prices=(132000, 154000), types=("스탠딩", "VIP석"))
 # What ticketd must send with every page (CONTRACT: no inline script); no inline style either.
@@ -125,8 +128,17 @@ class Rest:
 
 @pytest.fixture
 def server(ticketd_processes):
+    # The gate may send visitors back to the (made-up) shop of the screenshots, and believes
+    # the nginx of the gated-site test, as the shipped config asks.
     return ticketd_processes(1, TICKETD_ADMISSION_INTERVAL="0.2", TICKETD_EXPIRY_INTERVAL="0.2",
-                             TICKETD_PUSH_INTERVAL_MS="100")[0]
+                             TICKETD_PUSH_INTERVAL_MS="100", TICKETD_GATE_ORIGINS=SHOP,
+                             TICKETD_TRUSTED_PROXIES="127.0.0.1")[0]
+
+
+@pytest.fixture
+def gate_ticketd(server):
+    """The gated site (tests/gate_site.py) in front of this module's ticketd."""
+    return server
 
 
 @pytest.fixture
@@ -154,15 +166,17 @@ def open_page(browser, server, request):
     contexts, pages = [], []
 
     def factory(session: dict | None = None, viewport=(1200, 900), locale="en-US", lang: str | None = None,
-                permissions=(), init_scripts=(), timezone_id=None):
+                permissions=(), init_scripts=(), timezone_id=None, base_url: str | None = None):
         """``locale`` is what the browser prefers (navigator.languages, Accept-Language);
-        ``lang`` is a choice already made with the page's switch (localStorage)."""
+        ``lang`` is a choice already made with the page's switch (localStorage);
+        ``base_url`` is where the pages are (ticketd itself unless given: e.g. a proxy)."""
         options = {"timezone_id": timezone_id} if timezone_id else {}
-        context = browser.new_context(base_url=server.url, viewport={"width": viewport[0], "height": viewport[1]},
+        base_url = base_url or server.url
+        context = browser.new_context(base_url=base_url, viewport={"width": viewport[0], "height": viewport[1]},
                                       locale=locale, **options)
         context.set_default_timeout(SLOW)
         if permissions:
-            context.grant_permissions(list(permissions), origin=server.url)
+            context.grant_permissions(list(permissions), origin=base_url)
         context.add_init_script(WATCH)
         for script in init_scripts:
             context.add_init_script(script)
@@ -1153,9 +1167,9 @@ def test_the_toll_is_solved_off_the_main_thread_and_16_bits_are_timed(open_page,
               f"longest main-thread stall {max(r['stall'] for r in runs):.0f} ms")
 
 
-# What the waiting room went through, kept in sessionStorage so that it survives the move to
-# the event page: every phase of #waiting (checking, closed, prequeue, queued, admitted) and
-# every position shown.
+# What the waiting room (or the gate page) went through, kept in sessionStorage so that it
+# survives the move to the next page: every phase of #waiting (checking, closed, prequeue,
+# queued, admitted), every heading and every position shown.
 RECORD_PHASES = """
 (() => {
   const log = (kind, value) => {
@@ -1167,6 +1181,8 @@ RECORD_PHASES = """
     const card = document.getElementById("waiting");
     if (!card || !card.dataset.phase) return;
     log("phase", card.dataset.phase);
+    const heading = document.getElementById("queue-title");
+    if (heading) log("heading", heading.textContent);
     const position = document.getElementById("position");
     if (position && !position.closest("[hidden]") && /^\\d+$/.test(position.textContent)) log("position", position.textContent);
   }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
@@ -1549,3 +1565,325 @@ def test_every_page_comes_with_the_servers_content_security_policy(open_page, re
         assert headers.get("x-frame-options") == "DENY" and headers.get("referrer-policy"), (path, headers)
         assert response.status == (404 if path == "/no-such-page" else 200), path
     assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate page: the waiting room in front of a site that is not ticketd.
+
+def _gate(event_id: str, back: str) -> str:
+    return f"/gate/{event_id}?" + urllib.parse.urlencode({"return": back})
+
+
+def _visitor(rest) -> str:
+    return rest.call("POST", "/api/visitors", expect=201)["token"]
+
+
+def _queued_visitor(rest, event_id: str) -> str:
+    """A visitor who checked in (no toll), as a browser elsewhere would."""
+    token = _visitor(rest)
+    assert rest.call("POST", f"/api/queue/check/{event_id}", token, expect=200)["status"] in ("queued", "admitted")
+    return token
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc
+
+
+def _said(message: str, **args) -> str:
+    for name, value in args.items():
+        message = message.replace(f"{{{name}}}", str(value))
+    return message
+
+
+def _admission_cookie(page, event_id: str) -> dict | None:
+    return next((c for c in page.context.cookies() if c["name"] == f"ticketd_admission_{event_id}"), None)
+
+
+HIDDEN = BACKGROUND + "window.__setHidden(true);"     # in the background from the start
+
+
+def test_the_gate_page_queues_a_visitor_and_sends_them_back_admitted(open_page, rest, admin, server):
+    """Capacity 1, taken; a toll of 8 bits. The page gets a visitor identity of its own, pays the
+    toll, waits at position 1 (live, and still there after a reload, without a second toll), and
+    when the place frees is let in: the cookie, "You're in!", and back to `return`."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=None, bits=8)
+    eid = event["id"]
+    from ticketd.waitingroom.toll import solve
+    ahead = _visitor(rest)
+    c = rest.call("GET", f"/api/queue/challenge/{eid}", ahead, expect=200)
+    rest.call("POST", f"/api/queue/check/{eid}", ahead, {"challenge": c["challenge"],
+                                                        "nonce": solve(c["challenge"], c["bits"])}, expect=200)
+    host = _host(server.url)
+    page = open_page(init_scripts=[RECORD_PHASES])
+    page.goto(_gate(eid, "/?from=the-gate"))
+
+    expect_(page.get_by_role("heading", level=1)).to_have_text(f"Waiting room for {host}")
+    expect_(page.locator("#gate-site")).to_have_text(host)
+    expect_(page).to_have_title(f"Waiting room · {host}")
+    expect_(page.locator("#position")).to_have_text("1")
+    expect_(page.locator("#ahead")).to_have_text("0")
+    expect_(page.locator("#wait")).not_to_have_text("—")
+    expect_(page.locator("#queue-conn")).to_have_text("Live")
+    expect_(page.get_by_role("progressbar", name="Progress through the queue")).to_be_visible()
+    assert _in_order(_phases(page), ["checking", "queued"]), _log(page)
+    visitor = page.evaluate("JSON.parse(localStorage.getItem('ticketd.visitor'))")
+    assert visitor["token"] and visitor["id"], visitor
+    assert page.evaluate("localStorage.getItem('ticketd.token')") is None     # not a user's session
+    assert rest.call("GET", f"/api/queue/status/{eid}", visitor["token"], expect=200)["position"] == 1
+
+    # A reload keeps the place: the same visitor, and no second toll.
+    page.evaluate("sessionStorage.setItem('__log', '[]')")
+    page.reload()
+    expect_(page.locator("#position")).to_have_text("1")
+    expect_(page.locator("#queue-conn")).to_have_text("Live")
+    assert "checking" not in _phases(page), _log(page)
+    assert page.evaluate("JSON.parse(localStorage.getItem('ticketd.visitor')).id") == visitor["id"]
+
+    # Korean, switched in place: the same place, the site still named.
+    page.get_by_role("combobox", name="Language").select_option("ko")
+    expect_(page.get_by_role("heading", level=1)).to_have_text(f"{host} 접속 대기")
+    expect_(page.locator("#queue-conn")).to_have_text("실시간")
+    expect_(page.locator("#position")).to_have_text("1")
+    assert_translated(page, "ko")
+    page.get_by_role("combobox", name="언어").select_option("en")
+    expect_(page.get_by_role("heading", level=1)).to_have_text(f"Waiting room for {host}")
+
+    # The visitor ahead leaves: this one is let in, given the cookie, and sent back.
+    rest.call("POST", f"/api/queue/leave/{eid}", ahead, expect=204)
+    expect_(page).to_have_url(f"{server.url}/?from=the-gate")
+    expect_(page.get_by_role("heading", level=1)).to_have_text("Upcoming events")     # ticketd's home, here
+    assert _in_order(_log(page), [["phase", "queued"], ["phase", "admitted"],
+                                  ["heading", "You're in! Taking you to the shop…"]]), _log(page)
+    cookie = _admission_cookie(page, eid)
+    assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/", cookie
+    assert "ticketd_admission" not in page.evaluate("document.cookie")        # HttpOnly: no script sees it
+    rest.call("GET", f"/api/queue/verify/{eid}", cookie["value"], expect=204)  # a live admission
+
+
+def test_a_visitor_identity_the_server_refuses_is_replaced(open_page, rest, admin, server):
+    """A stored visitor token that no longer passes (forged here; expired or signed with an old
+    secret alike) is dropped for a new identity, and the visitor queues with that."""
+    expect_ = expect()
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 5, "sessionSeconds": 300})
+    forged = _visitor(rest)[:-6] + "AAAAAA"
+    stale = json.dumps(json.dumps({"token": forged, "id": "old"}))
+    page = open_page(init_scripts=[
+        "if (location.protocol.startsWith('http') && !sessionStorage.getItem('__seeded')) {"
+        f" sessionStorage.setItem('__seeded', '1'); localStorage.setItem('ticketd.visitor', {stale}); }}"])
+    page.goto(_gate(event["id"], "/login"))
+    expect_(page).to_have_url(f"{server.url}/login")
+    visitor = page.evaluate("JSON.parse(localStorage.getItem('ticketd.visitor'))")
+    assert visitor["token"] != forged and visitor["id"] != "old", visitor
+    assert _admission_cookie(page, event["id"])
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_gate_admission_in_a_background_tab_alerts_then_goes_on_when_seen(open_page, rest, admin, server, lang):
+    """The waiting room's alerts on the gate page: asked for with a button, then the push alone
+    flashes the title, chimes and notifies; the cookie is set at once, and the page goes on
+    to the site when the visitor looks."""
+    expect_ = expect()
+    t = CATALOGUES[lang]
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    eid = event["id"]
+    ahead = _queued_visitor(rest, eid)
+    host = _host(server.url)
+    page = open_page(lang=lang, permissions=["notifications"], init_scripts=[BACKGROUND, RECORD_ALERTS])
+    page.goto(_gate(eid, "/login"))
+    expect_(page.get_by_role("heading", level=1)).to_have_text(_said(t["gate.title"], site=host))
+    expect_(page.locator("#position")).to_have_text("1")
+    expect_(page.locator("#queue-conn")).to_have_attribute("data-state", "open")
+
+    page.get_by_role("button", name=t["queue.notify.button"]).click()
+    expect_(page.locator("#notify-state")).to_have_text(t["queue.notify.on"])
+    page.get_by_label(t["queue.sound"]).check()
+    page.wait_for_function("window.__tones >= 2")      # the preview chime: audio is unlocked
+    tones_before = page.evaluate("window.__tones")
+
+    page.evaluate("window.__setHidden(true)")
+    rest.call("POST", f"/api/queue/leave/{eid}", ahead, expect=204)
+    turn, waiting = _said(t["title.gateTurn"], site=host), _said(t["title.gate"], site=host)
+    expect_(page).to_have_title(turn)
+    expect_(page).to_have_title(waiting)      # it alternates…
+    expect_(page).to_have_title(turn)         # …until the visitor looks
+    page.wait_for_function("window.__notifications.length === 1")
+    note = page.evaluate("window.__notifications[0]")
+    assert (note["title"], note["body"]) == (_said(t["gate.notify.title"], site=host),
+                                             _said(t["gate.notify.body"], site=host)), note
+    assert page.evaluate("window.__tones") >= tones_before + 2
+    expect_(page.get_by_role("heading", level=1)).to_have_text(t["gate.admitted"])
+    expect_(page.locator("#queue-alert")).to_have_text(t["gate.admitted"])
+    link = page.get_by_role("link", name=_said(t["gate.goNow"], site=host))
+    expect_(link).to_have_attribute("href", f"{server.url}/login")      # the pass was taken…
+    assert _admission_cookie(page, eid)                                  # …and its cookie set
+    expect_(page).to_have_url(re.compile(rf"/gate/{eid}\?"))             # still here in the background
+    assert_translated(page, lang)
+
+    page.evaluate("window.__setHidden(false)")
+    expect_(page).to_have_url(f"{server.url}/login")
+
+
+STALLED_TOLL = lambda route: route.fulfill(body=STALLED_WORKER, content_type="text/javascript")  # noqa: E731
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_gate_states_in_both_languages_pass_axe_and_work_by_keyboard(open_page, rest, admin, server, lang):
+    """The gate page in each state, each through axe: checking the browser, the pre-queue,
+    closed, queued, and let in (in a background tab, so that it stays). Keyboard: the skip link,
+    the language switch and the alert controls in order; the way on to the site with Enter."""
+    expect_ = expect()
+    t = CATALOGUES[lang]
+    host = _host(server.url)
+    pre = _on_sale(rest, admin, starts_in=3000, prequeue=3600, bits=8)
+    closed = _on_sale(rest, admin, starts_in=7200, prequeue=3600, bits=8)
+    queued = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
+    free = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 5, "sessionSeconds": 300})
+    _queued_visitor(rest, queued["id"])
+
+    slow = open_page(lang=lang)
+    slow.route("**/static/toll-worker.js", STALLED_TOLL)
+    slow.goto(_gate(pre["id"], "/"))
+    expect_(slow.locator("#waiting")).to_have_attribute("data-phase", "checking")
+    expect_(slow.locator("#toll")).to_contain_text(t["queue.challenge.checking"])
+    expect_(slow.get_by_role("progressbar", name=t["queue.challenge.progress"])).to_have_attribute(
+        "aria-valuenow", re.compile(r"^[1-9]\d?$"))
+    check_axe(slow, "gate-checking", lang)
+    assert_translated(slow, lang)
+
+    fan = open_page(lang=lang)
+    fan.goto(_gate(pre["id"], "/"))
+    expect_(fan.locator("#waiting")).to_have_attribute("data-phase", "prequeue")
+    expect_(fan.get_by_role("heading", level=1)).to_have_text(t["queue.prequeue.heading"])
+    expect_(fan.locator("#sale-countdown-label")).to_have_text(t["gate.prequeue.startsIn"])
+    expect_(fan.locator("#prequeue-length")).to_have_text("1")
+    check_axe(fan, "gate-prequeue", lang)
+    assert_translated(fan, lang)
+
+    fan.goto(_gate(closed["id"], "/"))
+    expect_(fan.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(fan.get_by_role("heading", level=1)).to_have_text(t["queue.closed.heading"])
+    expect_(fan.locator("#sale-countdown-label")).to_have_text(t["queue.closed.opensIn"])
+    check_axe(fan, "gate-closed", lang)
+    assert_translated(fan, lang)
+
+    fan.goto(_gate(queued["id"], "/"))
+    expect_(fan.locator("#position")).to_have_text("1")
+    expect_(fan.locator("#queue-conn")).to_have_attribute("data-state", "open")
+    expect_(fan.get_by_role("heading", level=1)).to_have_text(_said(t["gate.title"], site=host))
+    check_axe(fan, "gate-queued", lang)
+    assert_translated(fan, lang)
+    focused = fan.locator(":focus")
+    for name in ("skip-link", "lang-switch", "notify", "sound"):
+        fan.keyboard.press("Tab")
+        if name == "skip-link":
+            expect_(focused).to_have_class(re.compile(r"\bskip-link\b"))
+        else:
+            expect_(focused).to_have_attribute("id", name)
+        # The focus shows: the outline, or (form fields) the ring drawn as a shadow.
+        ring = focused.evaluate("el => [getComputedStyle(el).outlineStyle, getComputedStyle(el).boxShadow]")
+        assert ring[0] == "solid" or ring[1] != "none", (name, ring)
+
+    let_in = open_page(lang=lang, init_scripts=[HIDDEN])
+    let_in.goto(_gate(free["id"], "/login"))
+    expect_(let_in.locator("#waiting")).to_have_attribute("data-phase", "admitted")
+    expect_(let_in.get_by_role("heading", level=1)).to_have_text(t["gate.admitted"])
+    link = let_in.get_by_role("link", name=_said(t["gate.goNow"], site=host))
+    expect_(link).to_have_attribute("href", f"{server.url}/login")
+    check_axe(let_in, "gate-admitted", lang)
+    assert_translated(let_in, lang)
+    for _ in range(10):                      # by keyboard to the way on, and through it
+        let_in.keyboard.press("Tab")
+        if let_in.evaluate("document.activeElement.id") == "go-now":
+            break
+    let_in.keyboard.press("Enter")
+    expect_(let_in).to_have_url(f"{server.url}/login")
+    print(f"\naxe, gate states ({lang}):", json.dumps({k: v for k, v in AXE_REPORT.get(lang, {}).items()
+                                                       if k.startswith("gate")}, ensure_ascii=False, indent=1))
+
+
+LEAVE = """async (eventId) => {
+  const { token } = JSON.parse(localStorage.getItem("ticketd.visitor"));
+  const resp = await fetch(`/api/queue/leave/${eventId}`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+  return resp.status;
+}"""
+
+
+def test_through_nginx_a_gated_shop_lets_in_one_browser_at_a_time(open_page, site):
+    """The shipped nginx config in front of a shop, capacity 1: a browser opening the shop lands
+    on the gate page and, let in, on the shop page, its cookie good for the next requests too; a
+    second browser waits meanwhile, and is let in when the first leaves (as a shop's own "leave"
+    link would, with the visitor's token), while the first is sent back to the gate."""
+    expect_ = expect()
+    eid, shop = site.event_id, site.url
+    host = _host(shop)
+    gate_page = re.compile(rf"^{re.escape(shop)}/gate/{eid}\?return=")
+
+    def pages_served() -> list[str]:
+        """What the shop served (not counting the icon a browser asks every site for)."""
+        return [hit for hit in site.hits if hit != "/favicon.ico"]
+
+    def way_back(url: str) -> str | None:
+        """The `return` of a gate page's address (as the page reads it), else None."""
+        parts = urllib.parse.urlsplit(url)
+        return urllib.parse.parse_qs(parts.query).get("return", [None])[0] if gate_page.match(url) else None
+
+    first = open_page(base_url=shop, init_scripts=[RECORD_PHASES])
+    first.goto("/products?id=7&color=red")
+    expect_(first).to_have_url(f"{shop}/products?id=7&color=red")
+    expect_(first.locator("body")).to_have_text("the shop: /products?id=7&color=red")
+    assert [way_back(d["url"]) for d in first.documents if way_back(d["url"])] == \
+        ["/products?id=7&color=red"], first.documents
+    assert _in_order(_log(first), [["heading", f"Waiting room for {host}"], ["phase", "admitted"]]), _log(first)
+    first.goto("/cart")
+    expect_(first.locator("body")).to_have_text("the shop: /cart")
+
+    second = open_page(base_url=shop, lang="ko")
+    second.goto("/")
+    expect_(second).to_have_url(gate_page)
+    assert way_back(second.url) == "/"
+    expect_(second.get_by_role("heading", level=1)).to_have_text(f"{host} 접속 대기")
+    expect_(second.locator("#position")).to_have_text("1")
+    expect_(second.locator("#queue-conn")).to_have_attribute("data-state", "open")     # the socket, through nginx
+    assert pages_served() == ["/products?id=7&color=red", "/cart"]
+
+    assert first.evaluate(LEAVE, eid) == 204
+    expect_(second).to_have_url(f"{shop}/")
+    expect_(second.locator("body")).to_have_text("the shop: /")
+    second.goto("/account")
+    expect_(second.locator("body")).to_have_text("the shop: /account")
+    first.goto("/cart")                        # gone: back to the gate, behind the one let in
+    expect_(first).to_have_url(gate_page)
+    assert way_back(first.url) == "/cart"
+    expect_(first.locator("#waiting")).to_have_attribute("data-phase", "queued")
+    assert pages_served() == ["/products?id=7&color=red", "/cart", "/", "/account"], site.nginx.log()
+    cookies = [_admission_cookie(page, eid) for page in (first, second)]
+    assert all(c and c["httpOnly"] for c in cookies) and cookies[0]["value"] != cookies[1]["value"], cookies
+
+
+@pytest.mark.skipif(not os.environ.get("TICKETD_SCREENSHOTS"), reason="set TICKETD_SCREENSHOTS=1 to retake docs/*.png")
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_gate_screenshots(open_page, rest, admin, lang):
+    """The gate page in front of a shop, waiting and let in: docs/[ko-]gate-waiting.png and
+    docs/[ko-]gate-admitted.png."""
+    expect_ = expect()
+    shot = SHOTS[lang]
+    path = lambda name: str(DOCS / f"{shot['prefix']}{name}.png")   # noqa: E731
+    back = f"{SHOP}/sale/spring-drop"
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 120})
+    eid = event["id"]
+    ahead = [_queued_visitor(rest, eid) for _ in range(5)]       # one let in, four waiting
+    page = open_page(viewport=(900, 900), lang=lang, timezone_id=shot["tz"])
+    page.goto(_gate(eid, back))
+    expect_(page.locator("#position")).to_have_text("5")
+    for token in ahead[1:3]:
+        rest.call("POST", f"/api/queue/leave/{eid}", token, expect=204)
+    expect_(page.locator("#position")).to_have_text("3")
+    expect_(page.locator("#queue-conn")).to_have_attribute("data-state", "open")
+    page.screenshot(path=path("gate-waiting"), animations="disabled")
+
+    free = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 5, "sessionSeconds": 600})
+    let_in = open_page(viewport=(900, 720), lang=lang, timezone_id=shot["tz"], init_scripts=[HIDDEN])
+    let_in.goto(_gate(free["id"], back))
+    expect_(let_in.locator("#go-now")).to_have_attribute("href", back)
+    let_in.screenshot(path=path("gate-admitted"), animations="disabled")
