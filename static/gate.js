@@ -196,9 +196,12 @@
       },
       args: siteArgs,
     });
-    // The event is public: its queue mode says what the closed state counts down to.
-    Ticketd.api(`/api/events/${encodeURIComponent(eventId)}`).then(({ event }) => room.setEvent(event))
-      .catch((err) => showError("#error", err));
+    // The event is public: its name (the sale's), and its queue mode, which says what the
+    // closed state counts down to.
+    Ticketd.api(`/api/events/${encodeURIComponent(eventId)}`).then(({ event }) => {
+      $("#event-name").textContent = event.name;
+      room.setEvent(event);
+    }).catch((err) => showError("#error", err));
     if (!visitor) await newVisitor();
     await room.start();
   }

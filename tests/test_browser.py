@@ -1870,7 +1870,8 @@ def test_gate_screenshots(open_page, rest, admin, lang):
     shot = SHOTS[lang]
     path = lambda name: str(DOCS / f"{shot['prefix']}{name}.png")   # noqa: E731
     back = f"{SHOP}/sale/spring-drop"
-    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 120})
+    sale = {"en": "Spring drop", "ko": "봄 한정판 드롭"}[lang]
+    event = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 1, "sessionSeconds": 120}, name=sale)
     eid = event["id"]
     ahead = [_queued_visitor(rest, eid) for _ in range(5)]       # one let in, four waiting
     page = open_page(viewport=(900, 900), lang=lang, timezone_id=shot["tz"])
@@ -1880,10 +1881,12 @@ def test_gate_screenshots(open_page, rest, admin, lang):
         rest.call("POST", f"/api/queue/leave/{eid}", token, expect=204)
     expect_(page.locator("#position")).to_have_text("3")
     expect_(page.locator("#queue-conn")).to_have_attribute("data-state", "open")
+    expect_(page.locator("#event-name")).to_have_text(sale)
     page.screenshot(path=path("gate-waiting"), animations="disabled")
 
-    free = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 5, "sessionSeconds": 600})
+    free = rest.create_event(admin["token"], queue={"mode": "on", "capacity": 5, "sessionSeconds": 600}, name=sale)
     let_in = open_page(viewport=(900, 720), lang=lang, timezone_id=shot["tz"], init_scripts=[HIDDEN])
     let_in.goto(_gate(free["id"], back))
     expect_(let_in.locator("#go-now")).to_have_attribute("href", back)
+    expect_(let_in.locator("#event-name")).to_have_text(sale)
     let_in.screenshot(path=path("gate-admitted"), animations="disabled")
