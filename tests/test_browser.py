@@ -2,7 +2,9 @@
 ``ticketd serve`` process: live stock across two browsers, the waiting room at capacity 1,
 live seat holds, the admin switching the queue on; both languages (Korean and English),
 prices in each event's currency, admission in a background tab, refused tokens, keyboard-only
-seat selection, and axe-core on every page in both languages.
+seat selection, and axe-core on every page in both languages; the gate page, alone and in
+front of a shop through nginx with the shipped config (tests/gate_site.py; skipped without
+nginx unless CI is set).
 
 Every page comes with the server's own strict Content-Security-Policy (no inline script or
 style): each test checks that every page ticketd answered carried it, and a CSP violation, a
