@@ -269,3 +269,8 @@ async def test_verify_after_a_leave_elsewhere_within_a_second(ticketd_processes,
         async with http.get(f"{b.url}/api/queue/verify/{eid}", headers={"Authorization": f"Bearer {admission}"}) as r:
             assert r.status == 403
         assert asyncio.get_running_loop().time() - started < 1
+
+
+async def test_the_gate_page_of_no_event_is_a_404(gate):
+    async with gate.client.get("/gate/99999", params={"return": "/"}, headers={"Accept": "text/html"}) as resp:
+        assert resp.status == 404 and resp.content_type == "text/html"

@@ -12,7 +12,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from .. import appkeys, errors
+from .. import appkeys, errors, events
 from ..gate.returns import checked_return
 from . import schemas
 from .http import client_address, event_id, is_https, json_response, parse_body
@@ -87,7 +87,7 @@ async def verify(request: web.Request) -> web.Response:
 async def gate_page(request: web.Request) -> web.StreamResponse:
     # The waiting-room page of a gated site: a page, so no docstring (not in the API description).
     checked_return(request.query.get("return"), request.app[appkeys.config].gate_origins)
-    event_id(request)
+    await events.require_event(request.app[appkeys.db], event_id(request))
     return page_response("gate.html")
 
 
