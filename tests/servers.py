@@ -48,6 +48,10 @@ class RedisServer:
         self.process = None
 
 
+class PortTaken(Exception):
+    pass
+
+
 class TicketdProcess:
     """A real ``ticketd serve`` on a free port, sharing the test PostgreSQL and Redis, or
     with ``data_dir`` and no URLs: on embedded servers, as the README's first command runs.
@@ -72,6 +76,16 @@ class TicketdProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "TicketdProcess":
+        for _ in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:  # free_port() gave it back before ticketd bound it: another port
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> "TicketdProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
@@ -80,6 +94,8 @@ class TicketdProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if f"port {self.port} is in use" in self.log():
+                    raise PortTaken()
                 raise RuntimeError(f"ticketd {self.name} exited:\n{self.log()}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1):

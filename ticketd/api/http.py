@@ -100,7 +100,7 @@ async def error_middleware(request: web.Request, handler):
             error = errors.Internal()
         elif error.status == 503:
             log.warning("%s %s: %s (%r)", request.method, request.path, error.message, exc)
-        response = error_response(error)
+        response = not_found_page() if error.status == 404 and wants_page(request) else error_response(error)
     finally:
         if token is not None:
             logs.request_id.reset(token)
