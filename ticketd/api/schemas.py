@@ -3,6 +3,8 @@ shapes the OpenAPI description is generated from."""
 
 from __future__ import annotations
 
+import datetime
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..codec import is_id
@@ -15,7 +17,26 @@ class Strict(Schema):
         unknown = RAISE
 
 
-class SaleTime(fields.AwareDateTime):
+class Moment(fields.AwareDateTime):
+    """A moment with its offset, kept in UTC: PostgreSQL takes offsets of at most ±15:59 and
+    ISO 8601 allows up to ±23:59; and a moment whose UTC date is outside years 1-9999
+    could be stored but never read back."""
+
+    default_error_messages = {"range": "Out of range: years 1 to 9999 in UTC"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"description": "ISO 8601 with an offset; in UTC, within years 1 to 9999"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(datetime.timezone.utc)
+        except OverflowError:
+            raise self.make_error("range") from None
+
+
+class SaleTime(Moment):
     """A moment the waiting room keeps in Redis too: to the millisecond, so every view of
     it reads the same."""
 
@@ -88,7 +109,7 @@ class SeatingRequest(Strict):
 class CreateEventRequest(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     venue = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    starts_at = fields.AwareDateTime(data_key="startsAt", required=True)
+    starts_at = Moment(data_key="startsAt", required=True)
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"))
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
     max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
@@ -102,7 +123,7 @@ class CreateEventRequest(Strict):
 class UpdateEventRequest(Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
     venue = fields.String(validate=validate.Length(min=1, max=200))
-    starts_at = fields.AwareDateTime(data_key="startsAt")
+    starts_at = Moment(data_key="startsAt")
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
     max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
                                       validate=validate.Range(min=1, max=10_000))

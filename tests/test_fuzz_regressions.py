@@ -1,0 +1,33 @@
+"""Inputs the fuzzers found to break the server, each kept as a test of its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _event(**extra) -> dict:
+    return {"name": "N", "venue": "V", "startsAt": "2030-01-01T20:00:00Z",
+            "ticketTypes": [{"name": "GA", "price": 1, "quantity": 5}], **extra}
+
+
+@pytest.mark.parametrize("moment, expect", [
+    # Offsets PostgreSQL refuses (it takes at most ±15:59) are fine in ISO 8601.
+    ("2030-06-22T11:58:19+18:39", "2030-06-21T17:19:19Z"),
+    ("2030-01-01T00:00:00-23:59", "2030-01-01T23:59:00Z"),
+])
+async def test_any_iso_offset_is_a_moment_in_utc(api, admin_token, moment, expect):
+    _, body = await api.call("POST", "/api/events", admin_token, expect=201,
+                             json=_event(startsAt=moment, saleStartsAt=moment))
+    assert body["event"]["startsAt"] == expect and body["event"]["saleStartsAt"] == expect
+    event_id = body["event"]["id"]
+    _, body = await api.call("PATCH", f"/api/events/{event_id}", admin_token, expect=200,
+                             json={"startsAt": moment, "saleStartsAt": moment})
+    assert body["event"]["startsAt"] == expect and body["event"]["saleStartsAt"] == expect
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+async def test_a_moment_outside_years_1_to_9999_in_utc_is_a_400(api, admin_token, moment):
+    _, body = await api.call("POST", "/api/events", admin_token, expect=400, json=_event(startsAt=moment))
+    assert body["error"]["code"] == "validation_error" and "startsAt" in body["error"]["details"]
+    _, body = await api.call("POST", "/api/events", admin_token, expect=400, json=_event(saleStartsAt=moment))
+    assert "saleStartsAt" in body["error"]["details"]
