@@ -31,3 +31,17 @@ async def test_a_moment_outside_years_1_to_9999_in_utc_is_a_400(api, admin_token
     assert body["error"]["code"] == "validation_error" and "startsAt" in body["error"]["details"]
     _, body = await api.call("POST", "/api/events", admin_token, expect=400, json=_event(saleStartsAt=moment))
     assert "saleStartsAt" in body["error"]["details"]
+
+
+@pytest.mark.parametrize("method, path, body, field", [
+    ("POST", "/api/auth/register", {"email": "nul@example.com", "password": "password-1", "name": "a\x00b"}, "name"),
+    ("POST", "/api/auth/login", {"email": "a\x00b@example.com", "password": "password-1"}, "email"),
+    ("POST", "/api/events", _event(name="a\x00b"), "name"),
+    ("POST", "/api/events", _event(venue="\x00"), "venue"),
+    ("POST", "/api/events", _event(ticketTypes=[{"name": "G\x00A", "price": 1, "quantity": 1}]), "ticketTypes"),
+    ("PATCH", "/api/events/{event}", {"venue": "x\x00"}, "venue"),
+])
+async def test_a_nul_character_in_text_for_postgresql_is_a_400(api, admin_token, method, path, body, field):
+    event = await api.create_event(admin_token)
+    _, answer = await api.call(method, path.format(event=event["id"]), admin_token, expect=400, json=body)
+    assert answer["error"]["code"] == "validation_error" and field in answer["error"]["details"], answer

@@ -45,6 +45,22 @@ class SaleTime(Moment):
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+class Text(fields.String):
+    """A string PostgreSQL can store: text there cannot hold the NUL character."""
+
+    default_error_messages = {"nul": "May not contain the NUL character (\\u0000)"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"pattern": "^[^\\u0000]*$"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
 class Id(fields.Field):
     """An id: a string of digits to clients, an int inside."""
 
@@ -64,11 +80,11 @@ class Id(fields.Field):
 class RegisterRequest(Strict):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=8, max=256))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
 class LoginRequest(Strict):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    email = Text(required=True, validate=validate.Length(min=1, max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
@@ -87,14 +103,14 @@ class QueueSettings(Strict):
 
 
 class TicketTypeRequest(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     price = fields.Decimal(required=True, places=2, validate=validate.Range(min=0, max=1_000_000))
     quantity = fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000))
     max_per_order = fields.Integer(data_key="maxPerOrder", strict=True, validate=validate.Range(min=1, max=100))
 
 
 class SectionRequest(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    name = Text(required=True, validate=validate.Length(min=1, max=50))
     rows = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=200))
     seats_per_row = fields.Integer(data_key="seatsPerRow", required=True, strict=True,
                                    validate=validate.Range(min=1, max=200))
@@ -107,8 +123,8 @@ class SeatingRequest(Strict):
 
 
 class CreateEventRequest(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    venue = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    venue = Text(required=True, validate=validate.Length(min=1, max=200))
     starts_at = Moment(data_key="startsAt", required=True)
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"))
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
@@ -121,8 +137,8 @@ class CreateEventRequest(Strict):
 
 
 class UpdateEventRequest(Strict):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    venue = fields.String(validate=validate.Length(min=1, max=200))
+    name = Text(validate=validate.Length(min=1, max=200))
+    venue = Text(validate=validate.Length(min=1, max=200))
     starts_at = Moment(data_key="startsAt")
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
     max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
