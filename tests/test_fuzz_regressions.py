@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 import pytest
 
 
@@ -45,3 +48,33 @@ async def test_a_nul_character_in_text_for_postgresql_is_a_400(api, admin_token,
     event = await api.create_event(admin_token)
     _, answer = await api.call(method, path.format(event=event["id"]), admin_token, expect=400, json=body)
     assert answer["error"]["code"] == "validation_error" and field in answer["error"]["details"], answer
+
+
+async def _raw_post(port: int, path: str, headers: bytes, body: dict) -> tuple[int, dict]:
+    """A request written byte for byte (header values that aiohttp's client would encode)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    payload = orjson.dumps(body)
+    writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n"
+                 + headers + b"\r\n" + payload)
+    raw = await reader.read()
+    writer.close()
+    head, _, answer = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), orjson.loads(answer)
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_a_400(client, api, admin_token):
+    event = await api.create_event(admin_token)
+    token = await api.register()
+    body = {"eventId": event["id"], "items": [{"ticketTypeId": event["ticketTypes"][0]["id"], "quantity": 1}]}
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
+    # "\xe9t\xe9" in Latin-1 on the wire: not UTF-8.
+    status, answer = await _raw_post(client.server.port, "/api/reservations",
+                                     auth + b"Idempotency-Key: \xe9t\xe9\r\n", body)
+    assert status == 400 and "Idempotency-Key" in answer["error"]["details"], answer
+    # The same key in UTF-8 is a key like any other.
+    utf8 = auth + "Idempotency-Key: \xe9t\xe9\r\n".encode()
+    status, held = await _raw_post(client.server.port, "/api/reservations", utf8, body)
+    assert status == 201, held
+    status, again = await _raw_post(client.server.port, "/api/reservations", utf8, body)
+    assert status == 200 and again["reservation"]["id"] == held["reservation"]["id"]

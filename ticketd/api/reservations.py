@@ -20,8 +20,10 @@ async def create_reservation(request: web.Request) -> web.Response:
     tags: [reservations]
     security: [{bearer: []}]
     parameters:
-      - {name: Idempotency-Key, in: header, required: false, schema: {type: string, maxLength: 200},
-         description: The same key and body return the same reservation, never a second one}
+      - {name: Idempotency-Key, in: header, required: false,
+         schema: {type: string, minLength: 1, maxLength: 200, pattern: "^[!-~]([ -~]*[!-~])?$"},
+         description: "The same key and body return the same reservation, never a second one. 1 to 200
+           printable characters (UTF-8 on the wire)"}
     requestBody: {required: true, content: {application/json: {schema: CreateReservationRequest}}}
     responses:
       201: {description: Held, content: {application/json: {schema: ReservationResponse}}}
@@ -36,8 +38,11 @@ async def create_reservation(request: web.Request) -> web.Response:
     """
     who = require_user(request)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise errors.ValidationFailed(details={"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY} characters"]})
+    # Not printable: control characters, or bytes that are not UTF-8 (aiohttp keeps them as
+    # surrogates, which PostgreSQL cannot store).
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise errors.ValidationFailed(details={"Idempotency-Key": [
+            f"1 to {MAX_IDEMPOTENCY_KEY} printable characters, in UTF-8"]})
     body = await parse_body(request, schemas.CreateReservationRequest())
     app = request.app
     await app[appkeys.rate_limiter].hit("reservations_per_account", str(who.user_id))
