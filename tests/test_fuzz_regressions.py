@@ -7,6 +7,8 @@ import asyncio
 import orjson
 import pytest
 
+from wsclient import connect
+
 
 def _event(**extra) -> dict:
     return {"name": "N", "venue": "V", "startsAt": "2030-01-01T20:00:00Z",
@@ -78,3 +80,19 @@ async def test_an_idempotency_key_that_is_not_utf8_is_a_400(client, api, admin_t
     assert status == 201, held
     status, again = await _raw_post(client.server.port, "/api/reservations", utf8, body)
     assert status == 200 and again["reservation"]["id"] == held["reservation"]["id"]
+
+
+async def test_an_id_with_a_leading_zero_is_not_an_id_the_api_gave_out(client, api, admin_token):
+    event = await api.create_event(admin_token)
+    padded = "0" + event["id"]
+    await api.call("GET", f"/api/events/{padded}", expect=404)
+    token = await api.register()
+    _, answer = await api.call("POST", "/api/reservations", token, expect=400, json={
+        "eventId": padded, "items": [{"ticketTypeId": event["ticketTypes"][0]["id"], "quantity": 1}]})
+    assert "eventId" in answer["error"]["details"]
+    # On /ws "event:01" was a room of its own that joined with event 1's snapshot and then
+    # never got a push (they go to "event:1").
+    ws = await connect(client)
+    reply = await ws.call("join", room=f"event:{padded}")
+    assert reply["ok"] is False and reply["error"]["code"] == "not_found"
+    await ws.close()

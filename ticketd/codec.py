@@ -35,8 +35,10 @@ def _jsonable(value):
 
 
 def is_id(value) -> bool:
-    """Whether ``value`` is the text of one of our integer ids."""
-    return isinstance(value, str) and value.isascii() and value.isdigit() and 0 < int(value) < MAX_ID
+    """Whether ``value`` is the text of one of our integer ids, exactly as we write it ("12",
+    not "012": another text for the same number would be another room on /ws)."""
+    return (isinstance(value, str) and value.isascii() and value.isdigit() and value[0] != "0"
+            and int(value) < MAX_ID)
 
 
 def parse_id(value, what: str = "id") -> int:
