@@ -110,6 +110,8 @@ async def gate_pass(request: web.Request) -> web.Response:
     is let through with, and learns where to send the visitor.
     ---
     summary: Enter the gated site
+    description: "`return` must be a path on this site or an absolute http(s) URL on one of
+      TICKETD_GATE_ORIGINS; anything else is a 400 (never an open redirect)."
     tags: [gate]
     parameters: [eventId]
     requestBody: {required: true, content: {application/json: {schema: PassRequest}}}

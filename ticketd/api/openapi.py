@@ -24,6 +24,14 @@ RESPONSES = {
     "Unavailable": {"description": "unavailable (with Retry-After)", **_ERROR},
     "RateLimited": {"description": "rate_limited (with Retry-After)", **_ERROR},
 }
+# What JSON Schema can say of a whole request beyond its fields: added to its component.
+RULES = {
+    "CreateReservationRequest": {
+        "description": "Tickets (items), seats (seatIds) or both: at least one of them not empty.",
+        "anyOf": [{"required": ["items"], "properties": {"items": {"minItems": 1}}},
+                  {"required": ["seatIds"], "properties": {"seatIds": {"minItems": 1}}}],
+    },
+}
 PARAMETERS = {
     "eventId": {"name": "eventId", "in": "path", "required": True, "schema": {"type": "string"}},
     "reservationId": {"name": "reservationId", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -44,6 +52,8 @@ def build_spec(app: web.Application) -> dict:
         if issubclass(schema, schemas.Schema) and schema.__module__ == schemas.__name__ \
                 and schema is not schemas.Strict and name not in spec.components.schemas:
             spec.components.schema(name, schema=schema)
+    for name, rules in RULES.items():
+        spec.components.schemas[name].update(rules)
     for name, response in RESPONSES.items():
         spec.components.response(name, response)
     for name, parameter in PARAMETERS.items():

@@ -17,6 +17,9 @@ async def create_reservation(request: web.Request) -> web.Response:
     """Hold tickets or seats until `expiresAt`.
     ---
     summary: Create reservation
+    description: "Beyond the schema, a 400 names a field when an eventId, ticketTypeId or seat id is not one
+      the API gave out (or is another event's), or when items ask for a seated ticket type (seats are
+      chosen by seatIds)."
     tags: [reservations]
     security: [{bearer: []}]
     parameters:

@@ -126,7 +126,9 @@ class CreateEventRequest(Strict):
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     venue = Text(required=True, validate=validate.Length(min=1, max=200))
     starts_at = Moment(data_key="startsAt", required=True)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"))
+    # \Z, not $ (which takes "EUR\n"); the description says it in JSON Schema's regex dialect.
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"),
+                             metadata={"pattern": "^[A-Z]{3}$"})
     sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
     max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
                                       validate=validate.Range(min=1, max=10_000))
@@ -149,14 +151,17 @@ class UpdateEventRequest(Strict):
 class ReservationItemRequest(Strict):
     ticket_type_id = Id(data_key="ticketTypeId", required=True)
     # No upper bound here: the ticket type's maxPerOrder is the one rule, with one message.
+    # (The description still bounds it by what the JSON decoder reads as an integer: 64 bits.)
     quantity = fields.Integer(required=True, strict=True,
-                              validate=validate.Range(min=1, error="Choose at least 1 ticket"))
+                              validate=validate.Range(min=1, error="Choose at least 1 ticket"),
+                              metadata={"format": "int64", "maximum": 2**63 - 1})
 
 
 class CreateReservationRequest(Strict):
     event_id = Id(data_key="eventId", required=True)
     items = fields.List(fields.Nested(ReservationItemRequest), validate=validate.Length(max=50))
-    seat_ids = fields.List(Id(), data_key="seatIds", validate=validate.Length(max=100))
+    seat_ids = fields.List(Id(), data_key="seatIds", validate=validate.Length(max=100),
+                           metadata={"uniqueItems": True})
 
     @validates_schema
     def _something_to_hold(self, data, **kwargs):
@@ -182,7 +187,8 @@ class PassRequest(Strict):
 class BulkUsersRequest(Strict):
     count = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5000))
     prefix = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9-]{0,59}\Z", error="Lowercase letters, digits and dashes, at most 60"))
+        r"^[a-z0-9][a-z0-9-]{0,59}\Z", error="Lowercase letters, digits and dashes, at most 60"),
+        metadata={"pattern": "^[a-z0-9][a-z0-9-]{0,59}$"})
 
 
 class AnnounceRequest(Strict):
