@@ -52,7 +52,18 @@ async def create_event(request: web.Request) -> web.Response:
     security: [{bearer: []}]
     requestBody: {required: true, content: {application/json: {schema: CreateEventRequest}}}
     responses:
-      201: {description: Created, content: {application/json: {schema: EventResponse}}}
+      201:
+        description: Created
+        content: {application/json: {schema: EventResponse}}
+        links:
+          GetEvent: {operationId: getEvent, parameters: {eventId: $response.body#/event/id}}
+          UpdateEvent: {operationId: updateEvent, parameters: {eventId: $response.body#/event/id}}
+          ListSeats: {operationId: listSeats, parameters: {eventId: $response.body#/event/id}}
+          Reserve:
+            operationId: createReservation
+            requestBody:
+              eventId: $response.body#/event/id
+              items: [{ticketTypeId: $response.body#/event/ticketTypes/0/id, quantity: 1}]
       400: ValidationError
       401: Unauthorized
       403: Forbidden

@@ -66,6 +66,9 @@ def build_spec(app: web.Application) -> dict:
         operation = load_yaml_from_docstring(inspect.getdoc(route.handler) or "")
         if not operation:
             continue
+        # The handler's name, camelCased (get_event: getEvent): what links name.
+        head, *rest = route.handler.__name__.split("_")
+        operation.setdefault("operationId", head + "".join(word.title() for word in rest))
         spec.path(path=path, operations={route.method.lower(): operation})
     return spec.to_dict()
 

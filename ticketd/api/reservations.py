@@ -29,9 +29,19 @@ async def create_reservation(request: web.Request) -> web.Response:
            printable characters (UTF-8 on the wire)"}
     requestBody: {required: true, content: {application/json: {schema: CreateReservationRequest}}}
     responses:
-      201: {description: Held, content: {application/json: {schema: ReservationResponse}}}
-      200: {description: Repeat of an earlier request with the same Idempotency-Key,
-            content: {application/json: {schema: ReservationResponse}}}
+      201:
+        description: Held
+        content: {application/json: {schema: ReservationResponse}}
+        links: &reservation
+          GetReservation: {operationId: getReservation, parameters: {reservationId: $response.body#/reservation/id}}
+          ConfirmReservation: {operationId: confirmReservation,
+                               parameters: {reservationId: $response.body#/reservation/id}}
+          CancelReservation: {operationId: cancelReservation,
+                              parameters: {reservationId: $response.body#/reservation/id}}
+      200:
+        description: Repeat of an earlier request with the same Idempotency-Key
+        content: {application/json: {schema: ReservationResponse}}
+        links: *reservation
       400: ValidationError
       401: Unauthorized
       403: Forbidden
