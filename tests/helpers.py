@@ -4,6 +4,7 @@ and the waiting-room helpers."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import os
 import time
@@ -27,6 +28,9 @@ USER_PASSWORD = "user-password-1"
 
 
 _emails = itertools.count(1)
+
+# What the fuzzers ran (test_fuzz_*.py), shown at the end of the run.
+FUZZ_COUNTS: collections.Counter = collections.Counter()
 
 
 class Api:
