@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from wsclient import connect
+from wsraw import TEXT, RawWs, frame
 
 
 def _event(**extra) -> dict:
@@ -96,3 +97,17 @@ async def test_an_id_with_a_leading_zero_is_not_an_id_the_api_gave_out(client, a
     reply = await ws.call("join", room=f"event:{padded}")
     assert reply["ok"] is False and reply["error"]["code"] == "not_found"
     await ws.close()
+
+
+@pytest.mark.parametrize("op", [{"op": "ping"}, {"op": "join", "room": "event:1"}, {"op": "dance"}])
+async def test_a_ref_too_deep_to_echo_is_a_bad_frame(client, op):
+    # 300 nested lists: orjson reads them (up to 1024 deep) but writes at most 254. The
+    # TypeError from echoing it used to escape the handler, whose HTTP 500 was then written
+    # into the WebSocket stream.
+    ws = await RawWs.connect(client.server.port)
+    ws.send(frame(orjson.dumps(op)[:-1] + b',"ref":' + b"[" * 300 + b"]" * 300 + b"}"))
+    opcode, payload = await ws.recv()
+    assert opcode == TEXT and orjson.loads(payload)["error"]["code"] == "bad_request"
+    ws.send(frame(b'{"op":"ping","ref":"still here"}'))
+    assert await ws.recv() == (TEXT, b'{"op":"pong","ref":"still here"}')
+    await ws.aclose()

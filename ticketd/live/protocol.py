@@ -71,12 +71,16 @@ class WsEndpoint:
             return await self._bad(conn, "Invalid JSON")
         if not isinstance(msg, dict):
             return await self._bad(conn, "Expected an object")
+        ref = msg.get("ref")
+        try:
+            dumps(ref)  # echoed in every answer: JSON we can read but not write (too deep) is refused
+        except TypeError:
+            return await self._bad(conn, "ref must be a string")
         op = msg.get("op")
         if op == "ping":
-            return conn.send(dumps({"op": "pong", "ref": msg.get("ref")}))
+            return conn.send(dumps({"op": "pong", "ref": ref}))
         if op not in ("join", "leave", "auth"):
             return await self._bad(conn, "Unknown op")
-        ref = msg.get("ref")
         try:
             if op == "auth":
                 token = msg.get("token")
