@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import orjson
 import pytest
 
@@ -111,3 +112,19 @@ async def test_a_ref_too_deep_to_echo_is_a_bad_frame(client, op):
     ws.send(frame(b'{"op":"ping","ref":"still here"}'))
     assert await ws.recv() == (TEXT, b'{"op":"pong","ref":"still here"}')
     await ws.aclose()
+
+
+async def test_bad_frames_close_1008_only_when_they_come_in_a_row(client):
+    # docs/api.md: 1008 is "too many bad frames in a row"; the count never went back to 0,
+    # so a long-lived socket was closed for its tenth mistake in hours.
+    ws = await connect(client)
+    for _ in range(5):
+        for _ in range(9):
+            await ws.ws.send_str("nope")
+            assert (await ws.recv())["op"] == "error"
+        assert (await ws.call("ping"))["op"] == "pong"
+    for _ in range(10):
+        await ws.ws.send_str("nope")
+        assert (await ws.recv())["op"] == "error"
+    msg = await ws.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1008

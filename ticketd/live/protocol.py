@@ -77,10 +77,11 @@ class WsEndpoint:
         except TypeError:
             return await self._bad(conn, "ref must be a string")
         op = msg.get("op")
+        if op not in ("ping", "join", "leave", "auth"):
+            return await self._bad(conn, "Unknown op")
+        conn.bad = 0  # a good frame: bad ones count in a row
         if op == "ping":
             return conn.send(dumps({"op": "pong", "ref": ref}))
-        if op not in ("join", "leave", "auth"):
-            return await self._bad(conn, "Unknown op")
         try:
             if op == "auth":
                 token = msg.get("token")
