@@ -8,6 +8,8 @@ import aiohttp
 import orjson
 import pytest
 
+from ticketd import appkeys
+
 from wsclient import connect
 from wsraw import TEXT, RawWs, frame
 
@@ -128,3 +130,35 @@ async def test_bad_frames_close_1008_only_when_they_come_in_a_row(client):
         assert (await ws.recv())["op"] == "error"
     msg = await ws.ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1008
+
+
+async def test_a_client_that_sends_pings_and_never_reads_is_cut_off(client, api, admin_token):
+    # Replies (pongs, join snapshots) went out with no look at the socket's unsent output:
+    # a client that kept asking and never read grew the server's buffer without bound.
+    # Now replies are held to TICKETD_WS_MAX_BUFFER like pushes (1013, then cut).
+    event = await api.create_event(admin_token)
+    hub = client.server.app[appkeys.hub]
+    observer = await connect(client)
+    await observer.join(f"event:{event['id']}")
+    flood = await RawWs.connect(client.server.port, rcvbuf=4096)
+    ping = frame(orjson.dumps({"op": "ping", "ref": "x" * 3900}))
+    sent = 0
+    with pytest.raises(ConnectionError):
+        while len(hub.conns) == 2:
+            assert sent < 20_000, "still connected after 80 MB of pings that were never read"
+            flood.send(ping * 50)
+            sent += 50
+            await asyncio.wait_for(flood.writer.drain(), 5)
+        # Cut: the next writes fail.
+        for _ in range(100):
+            flood.send(ping * 50)
+            await asyncio.wait_for(flood.writer.drain(), 5)
+    assert len(hub.conns) == 1
+    await announce_and_receive(api, admin_token, event["id"], observer)
+    await observer.close()
+
+
+async def announce_and_receive(api, admin_token, event_id: str, ws) -> None:
+    await api.call("POST", f"/api/admin/events/{event_id}/announce", admin_token, expect=202,
+                   json={"message": "still here"})
+    assert (await ws.push("announcement"))["data"]["message"] == "still here"

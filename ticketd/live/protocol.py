@@ -59,6 +59,10 @@ class WsEndpoint:
                     await self._bad(conn, "Frames must be JSON text")
                 else:
                     break
+                # Replies are held to the same limit as pushes: a client that keeps asking
+                # (pings, joins) and never reads is cut off, not buffered without end.
+                if conn.transport.get_write_buffer_size() > hub.max_buffer:
+                    hub.cut(conn)
         finally:
             hub.drop(conn)
             _drop_tracebacks(ws.exception())
