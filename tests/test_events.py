@@ -77,3 +77,15 @@ async def test_large_venue_seats_are_created_in_bulk(api, admin_token, database_
     event = await api.create_event(admin_token, seats=(40, 50))
     assert event["ticketTypes"][1]["total"] == 2000
     assert db_query(database_url, "SELECT count(*) FROM seats WHERE event_id = %s", (int(event["id"]),)) == [(2000,)]
+
+
+async def test_an_event_of_a_million_seats_is_refused(api, admin_token):
+    body = {"name": "Too big", "venue": "Nowhere", "startsAt": "2027-01-01T20:00:00Z",
+            "ticketTypes": [{"name": "Seat", "price": 1}],
+            "seating": {"sections": [{"name": f"S{i}", "rows": 200, "seatsPerRow": 200, "ticketType": "Seat"}
+                                     for i in range(3)]}}
+    status, err = await api.call("POST", "/api/events", admin_token, json=body)
+    assert status == 400 and err["error"]["message"] == "At most 100,000 seats per event"
+    body["seating"]["sections"][0]["ticketType"] = "Nope"
+    status, err = await api.call("POST", "/api/events", admin_token, json=body)
+    assert status == 400 and "No ticket type named 'Nope'" in err["error"]["message"]

@@ -363,3 +363,16 @@ async def test_heartbeat_drops_silent_clients_and_keeps_live_ones(aiohttp_client
         received += chunk
     assert received.startswith(bytes((0x89, 0)))
     silent.close()
+
+
+async def test_an_auth_that_changes_who_it_is_leaves_rooms_the_new_identity_may_not_join(client, api, admin_token):
+    event = await api.create_event(admin_token)
+    ws = await connect(client, f"/ws?token={admin_token}")
+    await ws.join(f"admin:{event['id']}")
+    await ws.join(f"event:{event['id']}")
+    fan = await api.register()
+    assert (await ws.call("auth", token=fan))["ok"]
+    hub = client.server.app[appkeys.hub]
+    conn = next(iter(hub.conns))
+    assert [room.name for room in conn.rooms] == [f"event:{event['id']}"]
+    await ws.close()

@@ -28,6 +28,10 @@ class HttpError(ApiError):
 class ValidationFailed(ApiError):
     status, code, message = 400, "validation_error", "Request validation failed"
 
+    def __init__(self, message: str | None = None, details: dict | None = None, **kwargs):
+        # No message of its own: the first problem in words, as from the schemas.
+        super().__init__(message or (first_problem(details) if details else None), details, **kwargs)
+
     @classmethod
     def from_marshmallow(cls, exc) -> "ValidationFailed":
         """Details name each bad field, as marshmallow reports them; the message says the

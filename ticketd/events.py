@@ -63,6 +63,8 @@ SELECT_QUEUE_SETTINGS = QUEUE_SETTINGS_COLUMNS + " WHERE id = %s"
 SELECT_QUEUED_EVENTS = (QUEUE_SETTINGS_COLUMNS
                         + " WHERE queue_mode <> 'off' OR sale_starts_at IS NOT NULL OR id = ANY(%s)")
 
+# The largest stadiums seat about 100,000; more in one request is a mistake or an attack.
+MAX_SEATS = 100_000
 DEFAULT_QUEUE = {"mode": "off", "capacity": 100, "session_seconds": 600, "prequeue_seconds": 900,
                  "admit_per_minute": None, "challenge_bits": 0}
 
@@ -203,6 +205,9 @@ async def create_event(pool, data: dict) -> int:
                 "ticketType": [f"No ticket type named {section['ticket_type']!r}"]}}}})
         seats_per_type[section["ticket_type"]] = (
             seats_per_type.get(section["ticket_type"], 0) + section["rows"] * section["seats_per_row"])
+    if sum(seats_per_type.values()) > MAX_SEATS:
+        raise errors.ValidationFailed(f"At most {MAX_SEATS:,} seats per event",
+                                      {"seating": [f"At most {MAX_SEATS:,} seats per event"]})
     section_names = [s["name"] for s in sections]
     if len(set(section_names)) != len(section_names):
         raise errors.ValidationFailed(details={"seating": ["Section names must be unique"]})

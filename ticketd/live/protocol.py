@@ -92,6 +92,12 @@ class WsEndpoint:
                 if not isinstance(token, str) or not token:
                     raise errors.ApiError("auth needs a token")
                 conn.identity = self.signer.verify(token)
+                # A socket that changes who it is keeps only the rooms the new identity may be in.
+                for room in list(conn.rooms):
+                    try:
+                        await room.kind.authorize(conn.identity, room.key)
+                    except errors.ApiError:
+                        hub.leave(conn, room.name)
                 return _reply(conn, ref, {"data": conn.identity.view()})
             name = msg.get("room")
             if not isinstance(name, str) or not name or len(name) > MAX_ROOM_NAME:
