@@ -1560,7 +1560,12 @@ def test_every_page_comes_with_the_servers_content_security_policy(open_page, re
     page = open_page(admin)
     for path in ("/", "/login", "/admin", f"/events/{eid}", f"/events/{eid}/seats", f"/events/{eid}/queue",
                  f"/gate/{eid}?return=%2F", "/no-such-page"):
-        response = page.goto(path)
+        # A tab of its own, read at commit: a page that sends the shopper on by script (the
+        # event page to the waiting room) must not race the next path's navigation. The tabs
+        # stay open until the context closes (closing one mid-load can hang).
+        tab = page.context.new_page()
+        response = tab.goto(path, wait_until="commit")
+        assert response is not None, path
         headers = response.headers
         assert headers.get("content-security-policy") == CSP, (path, headers)
         assert headers.get("x-content-type-options") == "nosniff", path

@@ -20,6 +20,7 @@ so a red run is reproducible; locally each run explores new inputs.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 
@@ -240,7 +241,8 @@ def test_fuzz(case, caller, server):
     case.headers = headers
     CASES[case.operation.label, caller] += 1
     FUZZ_COUNTS["REST (schemathesis): requests"] += 1
-    case.call_and_validate(base_url=proc.url, checks=CHECKS)
+    with server_log_on_failure(proc):
+        case.call_and_validate(base_url=proc.url, checks=CHECKS)
 
 
 @pytest.mark.parametrize("caller", ["admin", "user"])
@@ -266,10 +268,21 @@ def test_fuzz_links(server, caller):
     try:
         # No shrinking: the server's state moves on between scenarios, so replaying one to shrink
         # it takes other steps (hypothesis calls that flaky); a failure is reported as found.
-        Links.run(settings=settings(Links.TestCase.settings, max_examples=LINK_SCENARIOS, stateful_step_count=6,
-                                deadline=None, derandomize=FUZZ_SETTINGS.derandomize, database=None,
-                                phases=[Phase.explicit, Phase.generate],
-                                suppress_health_check=list(HealthCheck)))
+        with server_log_on_failure(proc):
+            Links.run(settings=settings(Links.TestCase.settings, max_examples=LINK_SCENARIOS, stateful_step_count=6,
+                                        deadline=None, derandomize=FUZZ_SETTINGS.derandomize, database=None,
+                                        phases=[Phase.explicit, Phase.generate],
+                                        suppress_health_check=list(HealthCheck)))
     finally:
         FUZZ_COUNTS["REST links (schemathesis state machine): requests"] += sum(
             n for (label, who), n in CASES.items() if label.startswith("links: ") and who == caller)
+
+
+@contextlib.contextmanager
+def server_log_on_failure(proc):
+    """A failure carries the server's log: a 500's traceback is only there."""
+    try:
+        yield
+    except BaseException as exc:
+        exc.add_note(f"--- ticketd's log ---\n{proc.log()}")
+        raise

@@ -162,3 +162,18 @@ async def announce_and_receive(api, admin_token, event_id: str, ws) -> None:
     await api.call("POST", f"/api/admin/events/{event_id}/announce", admin_token, expect=202,
                    json={"message": "still here"})
     assert (await ws.push("announcement"))["data"]["message"] == "still here"
+
+
+async def test_pacing_after_admissions_with_no_queue(api, admin_token):
+    # Mode off admits at once and counted each admission against the pacing credit, which
+    # created the credit without the time it was last topped up; when the queue came on,
+    # the next check did arithmetic on that missing time (a Lua error, a 500).
+    _, body = await api.call("POST", "/api/events", admin_token, expect=201,
+                             json=_event(queue={"mode": "off", "admitPerMinute": 60}))
+    event_id = body["event"]["id"]
+    _, answer = await api.call("POST", f"/api/queue/check/{event_id}", await api.register(), expect=200)
+    assert answer["status"] == "admitted"
+    await api.call("PATCH", f"/api/events/{event_id}", admin_token, expect=200,
+                   json={"queue": {"mode": "auto", "capacity": 5}})
+    _, answer = await api.call("POST", f"/api/queue/check/{event_id}", await api.register(), expect=200)
+    assert answer["status"] == "admitted"

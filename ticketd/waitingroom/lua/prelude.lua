@@ -76,7 +76,9 @@ local function pacing_allowance(now, apm)
   local cap = math.max(1, apm / 61)
   local s = redis.call('HMGET', KEYS[2], 'credit', 'creditat')
   local credit = cap
-  if s[1] then credit = math.min(cap, tonumber(s[1]) + (now - tonumber(s[2])) * apm / 61000) end
+  -- Admissions with no queue (mode off) spend credit before any allowance was asked: a
+  -- credit with no time yet starts full.
+  if s[1] and s[2] then credit = math.min(cap, tonumber(s[1]) + (now - tonumber(s[2])) * apm / 61000) end
   redis.call('HSET', KEYS[2], 'credit', credit, 'creditat', now)
   local last61 = recent_admissions(now)
   return math.max(0, math.min(math.floor(credit), apm - last61))
