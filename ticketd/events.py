@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import string
 
 from . import db, errors
@@ -17,7 +18,7 @@ SELECT_TICKET_TYPES = """
 SELECT id, event_id, name, price, total, available, max_per_order, seated
 FROM ticket_types WHERE event_id = ANY(%s) ORDER BY id
 """
-SELECT_EVENT_EXISTS = "SELECT id FROM events WHERE id = %s"
+SELECT_EVENT_EXISTS = "SELECT now() AS now FROM events WHERE id = %s"
 SELECT_AVAILABILITY = "SELECT id, available FROM ticket_types WHERE event_id = %s ORDER BY id"
 SELECT_SEATS = """
 SELECT id, label, section, row, number, ticket_type_id, status
@@ -153,10 +154,12 @@ async def availability(pool, event_id: int) -> dict[str, int]:
     return {str(r["id"]): r["available"] for r in rows}
 
 
-async def require_event(pool, event_id: int) -> None:
-    """NotFound unless the event exists."""
-    if await db.fetch_one(pool, SELECT_EVENT_EXISTS, (event_id,)) is None:
+async def require_event(pool, event_id: int) -> datetime.datetime:
+    """The database's time (the clock instances share), or NotFound unless the event exists."""
+    row = await db.fetch_one(pool, SELECT_EVENT_EXISTS, (event_id,))
+    if row is None:
         raise errors.NotFound("No such event")
+    return row["now"]
 
 
 async def list_seats(pool, event_id: int) -> list[dict]:
@@ -248,6 +251,7 @@ async def update_event(pool, event_id: int, data: dict) -> None:
                 params[column] = DEFAULT_QUEUE.get(key) if value is None and source is queue else value
     assignments = ", ".join(f"{column} = %({column})s" for column in params if column != "id")
     if not assignments:
-        return await require_event(pool, event_id)
+        await require_event(pool, event_id)
+        return
     if await db.fetch_one(pool, UPDATE_EVENT.format(assignments=assignments), params) is None:
         raise errors.NotFound("No such event")

@@ -1,7 +1,5 @@
 """Admin routes: live stats of an event (and announcements)."""
 
-import datetime
-
 from aiohttp import web
 
 from .. import appkeys, auth, events
@@ -55,9 +53,9 @@ async def announce(request: web.Request) -> web.Response:
     await request.app[appkeys.rate_limiter].hit("announcements_per_admin", str(admin.user_id))
     body = await parse_body(request, schemas.AnnounceRequest())
     app = request.app
-    await events.require_event(app[appkeys.db], announced)
-    await app[appkeys.feed].emit(Announcement(announced, body["message"],
-                                              datetime.datetime.now(datetime.timezone.utc)))
+    # `at` on the database's clock: an instance whose own clock is off says the same time.
+    at = await events.require_event(app[appkeys.db], announced)
+    await app[appkeys.feed].emit(Announcement(announced, body["message"], at))
     return json_response({"ok": True}, status=202)
 
 
