@@ -42,6 +42,8 @@ from ticketd import auth, db, embedded  # noqa: E402
 from ticketd.auth import TokenSigner  # noqa: E402
 from ticketd.changes import ChangeFeed  # noqa: E402
 from ticketd.config import Config  # noqa: E402
+from ticketd.gate.keys import SigningKeys  # noqa: E402
+from ticketd.gate.tokens import AdmissionTokens  # noqa: E402
 from ticketd.live import bridge  # noqa: E402
 from ticketd.luascripts import Script  # noqa: E402
 from ticketd.waitingroom import WaitingRoom, event_keys  # noqa: E402
@@ -103,7 +105,9 @@ async def bench(args, database_url: str, redis_url: str, url: str) -> None:
     config = dataclasses.replace(Config.from_env({}), database_url=database_url, redis_url=redis_url,
                                  secret=SECRET, admission_interval=1.0, queue_abandon_seconds=3600,
                                  instance_id="bench-loader")
-    room = WaitingRoom(config, redis, pool, ChangeFeed())
+    keys = SigningKeys(pool, SECRET)
+    await keys.ensure()   # the server made the first key; this loads it
+    room = WaitingRoom(config, redis, pool, ChangeFeed(), AdmissionTokens(keys, config.issuer))
     publish = Script(redis, "ticketd.live", "publish")
     await auth.create_admin(pool, "bench-admin@example.com", "bench-password-1")
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

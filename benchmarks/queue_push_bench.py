@@ -16,7 +16,12 @@ It prints:
   tick, so that is how old what it shows is);
 - pushes received per second.
 
-    .venv/bin/python benchmarks/queue_push_bench.py [--sockets 20000] [--seconds 30]
+    .venv/bin/python benchmarks/queue_push_bench.py [--sockets 20000] [--seconds 30] [--server-tree DIR]
+
+``--server-tree`` serves with another checkout's ``ticketd`` (e.g. a ``git worktree`` of the
+commit before the waiting room stopped pushing every socket every tick), for a before/after
+pair on the same machine. The server needs one file per socket: as root the hard limit is
+raised to fit; otherwise ask for fewer sockets than ``ulimit -Hn``.
 """
 
 from __future__ import annotations
@@ -185,6 +190,7 @@ async def bench(args, redis_url: str, url: str, pid: int) -> None:
             await resp.read()
     started = time.perf_counter()
     await asyncio.gather(*[check(u) for u in users])
+    print(f"server: {args.server_tree.resolve()} at {_commit(args.server_tree)}")
     print(f"queued {args.sockets:,} shoppers in {time.perf_counter() - started:.1f} s")
 
     import multiprocessing
@@ -241,24 +247,37 @@ async def bench(args, redis_url: str, url: str, pid: int) -> None:
     await redis.aclose()
 
 
+def _commit(tree: Path) -> str:
+    done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return done.stdout.strip()[:80] or "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    # 19,500: one process may hold at most 20,000 open files on this machine (hard limit).
-    parser.add_argument("--sockets", type=int, default=19_500)
+    parser.add_argument("--sockets", type=int, default=20_000)
     parser.add_argument("--capacity", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=2, help="client processes (each holds a share)")
+    parser.add_argument("--server-tree", type=Path, default=ROOT, help="the checkout whose ticketd serves")
     args = parser.parse_args()
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 2 * args.sockets + 1000)), hard))
+    wanted = args.sockets + 2000       # the server's sockets, its pools and files; inherited by it
+    if hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+        except (ValueError, OSError):
+            sys.exit(f"{args.sockets:,} sockets need {wanted:,} open files, the hard limit is {hard:,}: "
+                     f"run as root or pass --sockets {max(0, hard - 2000)}")
+    else:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
     base = Path(tempfile.mkdtemp(prefix="queue-push-bench-"))
     with embedded.postgres(base / "pg") as database_url, \
             embedded.redis(base / "redis", persist=False) as redis_url:
         port = embedded.free_port()
         env = {**os.environ, "TICKETD_DATABASE_URL": database_url, "TICKETD_REDIS_URL": redis_url,
                "TICKETD_SECRET": SECRET, "TICKETD_RATE_LIMITS": "off",
-               "TICKETD_QUEUE_ABANDON_SECONDS": "3600", "PYTHONPATH": str(ROOT)}
+               "TICKETD_QUEUE_ABANDON_SECONDS": "3600", "PYTHONPATH": str(args.server_tree.resolve())}
         log = open(tempfile.mkstemp(prefix="queue-push-bench-", suffix=".log")[1], "ab")
         server = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "ticketd", "serve",
                                    "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
