@@ -18,7 +18,7 @@ from ticketd.app import create_app
 from ticketd.auth import TokenSigner, hash_password
 from ticketd.config import Config
 
-from helpers import FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api
+from helpers import FIGURES, FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api
 from openapi_check import OpenApiCheck
 from servers import RedisServer, TicketdProcess
 
@@ -148,3 +148,5 @@ def make_users(database_url):
 def pytest_terminal_summary(terminalreporter):
     for name, count in sorted(FUZZ_COUNTS.items()):
         terminalreporter.write_line(f"fuzzing: {count} {name}")
+    for line in FIGURES:
+        terminalreporter.write_line(f"measured: {line}")

@@ -31,6 +31,13 @@ _emails = itertools.count(1)
 
 # What the fuzzers ran (test_fuzz_*.py), shown at the end of the run.
 FUZZ_COUNTS: collections.Counter = collections.Counter()
+# What tests measured (races, the draw, pacing, faults), shown at the end of the run too.
+FIGURES: list[str] = []
+
+
+def report(line: str) -> None:
+    """A figure for the end of the run (pytest hides a passing test's own output)."""
+    FIGURES.append(line)
 
 
 class Api:

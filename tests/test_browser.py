@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from gate_site import site  # noqa: F401 (the fixture: nginx in front of a shop, gated by ticketd)
-from helpers import USER_PASSWORD
+from helpers import USER_PASSWORD, report
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -1160,11 +1160,11 @@ def test_the_toll_is_solved_off_the_main_thread_and_16_bits_are_timed(open_page,
     assert rest.call("POST", f"/api/queue/check/{event['id']}", fan["token"],
                      {"challenge": c["challenge"], "nonce": nonce}, expect=200)["status"] in ("queued", "admitted")
 
-    print("\n16-bit toll in headless Chromium (8 challenges each; hashes are random, ~65 536 on average):")
     for impl, runs in results.items():
         ms = [r["ms"] for r in runs]
         rate = sum(r["tried"] for r in runs) / sum(ms)     # hashes per ms
-        print(f"  {impl:6}: median {statistics.median(ms):7.1f} ms, min {min(ms):7.1f}, max {max(ms):7.1f}; "
+        report(f"16-bit toll in headless Chromium, {impl} (8 challenges): median {statistics.median(ms):7.1f} ms, "
+               f"min {min(ms):7.1f}, max {max(ms):7.1f}; "
               f"{rate * 1000:,.0f} hashes/s; 65 536 hashes ≈ {65536 / rate:.0f} ms; "
               f"longest main-thread stall {max(r['stall'] for r in runs):.0f} ms")
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from ticketd.waitingroom import event_keys
 from ticketd.waitingroom.toll import Toll, solve
 
-from helpers import TEST_SECRET, Api, check, leave, shopper_tokens, status, until
+from helpers import TEST_SECRET, Api, check, leave, report, shopper_tokens, status, until
 from wsclient import connect
 
 
@@ -184,11 +184,11 @@ async def test_the_draw_across_three_instances(ticketd_processes, api, admin_tok
     assert late_places == list(range(301, 321))  # FIFO behind the draw
     assert shown["status"] == "admitted" or shown["position"] == place[10_005] - len(admitted)
     rho = spearman(list(range(300)), early_places)
-    print(f"draw: Spearman rank correlation of arrival and place over 300 = {rho:+.3f}")
+    report(f"draw: Spearman rank correlation of arrival and place over 300 = {rho:+.3f}")
     assert abs(rho) < 0.25, rho
     # Told within one admission tick of the start (plus the time to draw and deliver).
     lateness = [(at - starts).total_seconds() for at in told_at]
-    print(f"draw: pre-queued sockets told their place {min(lateness):.2f}-{max(lateness):.2f} s after the start")
+    report(f"draw: pre-queued sockets told their place {min(lateness):.2f}-{max(lateness):.2f} s after the start")
     assert max(lateness) < 2 * interval + 1.0, lateness
 
 
@@ -215,7 +215,7 @@ async def test_pacing_spreads_admissions_and_caps_any_minute(aiohttp_client, mak
     admitted_at = sorted((s - 3600 * 1000) / 1000 for s in scores)
     first = admitted_at[0]
     per_second = [sum(1 for a in admitted_at if first + k <= a < first + k + 1) for k in range(19)]
-    print(f"pacing: admissions per second over 20 s at 120/min: {per_second}")
+    report(f"pacing: admissions per second over 20 s at 120/min: {per_second}")
     assert max(per_second) <= 3, per_second
     assert 30 <= len(admitted_at) <= 42, len(admitted_at)
     ten = [sum(1 for a in admitted_at if t <= a < t + 10) for t in admitted_at]
@@ -236,7 +236,7 @@ async def test_the_per_customer_limit_holds_under_a_race(aiohttp_client, make_ap
                                      for i in range(30)])
     held = sum(b["reservation"]["items"][0]["quantity"] for s, b in results if s == 201)
     refused = [b for s, b in results if s == 409]
-    print(f"per-customer race: 30 holds at once, {held} tickets held, {len(refused)} refused")
+    report(f"per-customer race: 30 holds at once, {held} tickets held, {len(refused)} refused")
     assert held <= 4 and held >= 3
     assert all(b["error"]["code"] == "limit_exceeded" and b["error"]["details"]["maxPerCustomer"] == 4
                for b in refused)

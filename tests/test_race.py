@@ -9,7 +9,7 @@ import time
 
 import aiohttp
 
-from helpers import Api, db_query
+from helpers import Api, db_query, report
 
 ATTEMPTS = 200
 STOCK = 50
@@ -25,7 +25,7 @@ async def race(session_or_client, urls, tokens, bodies):
     started = time.perf_counter()
     results = await asyncio.gather(*[attempt(i) for i in range(len(bodies))])
     elapsed = time.perf_counter() - started
-    print(f"\n{len(bodies)} purchase attempts in {elapsed:.2f}s = {len(bodies) / elapsed:.0f}/s")
+    report(f"{len(bodies)} purchase attempts in {elapsed:.2f}s = {len(bodies) / elapsed:.0f}/s")
     return results
 
 
