@@ -13,6 +13,8 @@ import datetime
 import logging
 from typing import Awaitable, Callable, Union
 
+from .failures import BackgroundFailures
+
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +64,7 @@ Listener = Callable[[Change], Awaitable[None]]
 class ChangeFeed:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._failures = BackgroundFailures(log, "pushing a change")
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -70,5 +73,5 @@ class ChangeFeed:
         for listener in self._listeners:
             try:
                 await listener(change)
-            except Exception:
-                log.exception("handling %s failed", type(change).__name__)
+            except Exception as exc:
+                self._failures.failed(exc)

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg2
 import redis.exceptions
 from marshmallow import ValidationError
@@ -51,3 +53,26 @@ def classify(exc: BaseException) -> errors.ApiError | None:
         return errors.Unavailable(_DOWN_MESSAGES[backend], {backend: "down"},
                                   retry_after=RETRY_AFTER_SECONDS)
     return None
+
+
+class BackgroundFailures:
+    """How a background loop (a sweep, a tick, a push) reports a failed round before it
+    tries again: a backend out of reach is one warning line naming it, at most every
+    ``quiet_seconds`` (an outage must not flood the log with tracebacks); anything else is
+    a bug, logged with its traceback every time."""
+
+    def __init__(self, log, what: str, quiet_seconds: float = 10.0):
+        self._log = log
+        self._what = what
+        self._quiet = quiet_seconds
+        self._warned: dict[str, float] = {}
+
+    def failed(self, exc: BaseException) -> None:
+        backend = down_backend(exc)
+        if backend is None:
+            self._log.error("%s failed; retrying", self._what, exc_info=exc)
+            return
+        now = time.monotonic()
+        if now - self._warned.get(backend, -self._quiet) >= self._quiet:
+            self._warned[backend] = now
+            self._log.warning("%s paused: %s", self._what, _DOWN_MESSAGES[backend].split(";")[0])

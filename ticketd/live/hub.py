@@ -28,7 +28,7 @@ from aiohttp import WSCloseCode, web
 
 from .. import background, errors, metrics
 from ..codec import dumps, loads, parse_id
-from ..failures import REDIS_DOWN
+from ..failures import REDIS_DOWN, BackgroundFailures
 from .bridge import Bridge, channel
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class Hub:
         self.bridge = Bridge(redis_url, client, self.on_message, self.live_channels, self._local_seq)
         self._pushes: dict[bytes, object] = {}
         self._keep_alive: asyncio.Task | None = None
+        self._push_failures = BackgroundFailures(log, "personalised pushes")
 
     async def start(self, heartbeat: float) -> None:
         await self.bridge.start()
@@ -247,8 +248,8 @@ class Hub:
                 conn.write(text_frame(head + dumps(event) + b',"seq":%d,"data":' % own + dumps(data) + b"}"))
                 if conn.transport.get_write_buffer_size() > self.max_buffer:
                     self.cut(conn)
-        except Exception:
-            log.exception("personalised push to %s failed", room.name)
+        except Exception as exc:
+            self._push_failures.failed(exc)
 
     async def keep_alive(self, interval: float) -> None:
         """One heartbeat for every socket, instead of aiohttp's timers per socket: ping

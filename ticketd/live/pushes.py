@@ -16,7 +16,7 @@ import logging
 
 from .. import background, events
 from ..changes import AdmissionDecided, Announcement, ChangeFeed, EventChanged, QueueDrawn, StockChanged
-from ..failures import REDIS_DOWN
+from ..failures import REDIS_DOWN, BackgroundFailures
 from ..waitingroom import WaitingRoom
 from .hub import Hub
 
@@ -36,6 +36,7 @@ class Pushes:
         self._dirty: dict[int, set[int]] = {}
         self._flushers: dict[int, asyncio.Task] = {}
         self._next_flush: dict[int, float] = {}
+        self._push_failures = BackgroundFailures(log, "stock pushes")
         feed.subscribe(self._on_change)
 
     async def stop(self) -> None:
@@ -94,8 +95,8 @@ class Pushes:
                 self._next_flush[event_id] = loop.time() + self._interval_ms / 1000
                 try:
                     await self._push_stock(event_id, seat_ids)
-                except Exception:
-                    log.exception("stock push for event %s failed", event_id)
+                except Exception as exc:
+                    self._push_failures.failed(exc)
         finally:
             self._flushers.pop(event_id, None)
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 from .. import background, errors, events, metrics
 from ..changes import AdmissionDecided, ChangeFeed, EventChanged, PurchaseConfirmed, QueueDrawn
-from ..failures import REDIS_DOWN
+from ..failures import REDIS_DOWN, BackgroundFailures
 from ..gate.tokens import AdmissionTokens
 from ..luascripts import is_error
 from . import views
@@ -61,7 +61,7 @@ class WaitingRoom:
                            OFF_MODE_BATCH, DROP_BATCH, DRAW_STALL_MS)
         self.toll = Toll(config.secret)
         self._draws: dict[int, asyncio.Task] = {}
-        self._redis_warned = 0.0
+        self._tick_failures = BackgroundFailures(log, "the waiting room's admission ticks")
         feed.subscribe(self._on_change)
 
     # ---- the queue -------------------------------------------------------------------
@@ -193,12 +193,8 @@ class WaitingRoom:
                     await self.tick(connections())
                 except asyncio.CancelledError:
                     raise
-                except REDIS_DOWN:
-                    if time.monotonic() - self._redis_warned > 10:
-                        self._redis_warned = time.monotonic()
-                        log.warning("Redis unavailable: the waiting room pauses until it is back")
-                except Exception:
-                    log.exception("admission tick failed; retrying")
+                except Exception as exc:
+                    self._tick_failures.failed(exc)
                 next_at = max(next_at + period, loop.time())
                 await asyncio.sleep(next_at - loop.time())
         finally:
