@@ -3,6 +3,7 @@ port, and an admin lifting a login lock."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -17,12 +18,32 @@ def _ticketd(*args, env: dict | None = None, timeout: float = 60) -> subprocess.
                           timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
+COMMANDS = ("serve", "migrate", "create-admin", "unlock", "rotate-keys", "loadtest")
+
+
 def test_help_is_plain_text_and_says_what_create_admin_does():
-    for args in (["--help"], ["serve", "--help"], ["create-admin", "--help"], ["unlock", "--help"]):
-        done = _ticketd(*args)
-        assert done.returncode == 0 and "``" not in done.stdout and "usage: ticketd" in done.stdout
-    assert "password" in _ticketd("create-admin", "--help").stdout.replace("\n", " ")
-    assert "replaced" in _ticketd("create-admin", "--help").stdout.replace("\n", " ")
+    """Every --help is written for users: no reStructuredText markup, no notes meant for
+    developers (such as a module docstring), and a description of what the command does."""
+    from ticketd import cli
+
+    subparsers = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(subparsers.choices) == sorted(COMMANDS)  # a new command joins the list above
+    helps = {}
+    for command in ("", *COMMANDS):
+        done = _ticketd(*command.split(), "--help")
+        assert done.returncode == 0, (command, done.stderr)
+        helps[command] = text = done.stdout
+        assert text.startswith(" ".join(["usage: ticketd", *command.split()]) + " "), (command, text[:80])
+        description = text.split("\n\n")[1]  # after the usage lines
+        assert len(description.split()) >= 5, (command, description)
+        for markup in ("``", ":class:", ":func:", ":meth:", ".. ", "\\n"):
+            assert markup not in text, (command, markup)
+        for note in ("This module", "developer", "argparse", "docstring", "TODO"):
+            assert note not in text, (command, note)
+    loadtest = " ".join(helps["loadtest"].split())
+    assert "Rehearse an on-sale" in loadtest and "Only the server given with --url" in loadtest
+    create_admin = " ".join(helps["create-admin"].split())
+    assert "password" in create_admin and "replaced" in create_admin
 
 
 def test_a_busy_port_is_one_line(database_url, redis_url):

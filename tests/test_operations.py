@@ -32,6 +32,7 @@ async def test_unknown_route_and_method_use_the_error_shape(api):
     assert status == 404 and body["error"]["code"] == "not_found"
     status, body = await api.call("DELETE", "/api/events")
     assert status == 405 and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == "method_not_allowed"
 
 
 async def test_healthz_and_readyz(api):

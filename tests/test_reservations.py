@@ -36,6 +36,23 @@ async def test_hold_confirm_cancel(api, admin_token):
     assert await available(api, event) == 10
 
 
+async def test_confirming_a_cancelled_reservation_is_invalid_state(api, admin_token):
+    event = await api.create_event(admin_token, quantity=10)
+    fan = await api.register()
+    _, body = await api.call("POST", "/api/reservations", fan, expect=201, json=hold_body(event, 2))
+    rid = body["reservation"]["id"]
+    await api.call("POST", f"/api/reservations/{rid}/cancel", fan, expect=200)
+    for _ in range(2):  # and it stays so: nothing is sold, the stock stays back
+        status, err = await api.call("POST", f"/api/reservations/{rid}/confirm", fan)
+        assert status == 409, err
+        assert err["error"]["code"] == "invalid_state"
+        assert err["error"]["message"] == "The reservation was cancelled"
+        assert set(err["error"]) >= {"code", "message", "details"}
+    _, got = await api.call("GET", f"/api/reservations/{rid}", fan, expect=200)
+    assert got["reservation"]["status"] == "cancelled"
+    assert await available(api, event) == 10
+
+
 async def test_seats_hold_confirm_cancel(api, admin_token):
     event = await api.create_event(admin_token, seats=(1, 4))
     _, body = await api.call("GET", f"/api/events/{event['id']}/seats")
@@ -209,4 +226,6 @@ async def test_one_rule_one_message_written_for_people(api, admin_token):
     await api.call("POST", "/api/reservations", fan, expect=201, json={"eventId": event["id"], "seatIds": [seats[0]["id"]]})
     status, err = await api.call("POST", "/api/reservations", await api.register(),
                                  json={"eventId": event["id"], "seatIds": [seats[0]["id"]]})
-    assert status == 409 and err["error"]["message"] == "Just taken, choose another: A row A seat 1"
+    # The seat reads as the pages label it (static/i18n/en.json "seats.label").
+    assert status == 409 and err["error"]["code"] == "seat_unavailable"
+    assert err["error"]["message"] == "Just taken, choose another: Section A · Row A · Seat 1"

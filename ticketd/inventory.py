@@ -265,7 +265,7 @@ async def _lock_seats(cur, event_id: int, seat_ids: list[int]) -> dict[int, int]
                                       {"seatIds": [f"Seat {names} is not part of this event"]})
     taken = [s for s in seats if s["status"] != "available"]
     if taken:
-        names = ", ".join(f"{s['section']} row {s['row']} seat {s['number']}" for s in taken)
+        names = ", ".join(f"Section {s['section']} · Row {s['row']} · Seat {s['number']}" for s in taken)
         raise errors.SeatUnavailable(f"Just taken, choose another: {names}",
                                      {"seatIds": [str(s["id"]) for s in taken]})
     for seat in seats:

@@ -1,18 +1,28 @@
-"""``ticketd loadtest``: rehearse an on-sale against a running ticketd.
+"""The ``ticketd loadtest`` subcommand: its arguments and entry point.
 
-N fans arrive (all within a second, or spread over a ramp), each with an account, a
-``queue:`` socket and the browser client's moves: check in (solving the proof of work when
-the event asks), wait to be admitted, think, hold K tickets, confirm, leave. Sampled
-``event:`` sockets measure push latency. At the end the server's books are checked against
-the tool's own reservations. Only the ``--url`` given is ever contacted.
-
-This module stays light (argparse only) so that the other subcommands do not pay for it."""
+This module stays light (argparse only) so that the other subcommands do not pay for it;
+the crowd, the client and the report are imported by ``run`` only."""
 
 from __future__ import annotations
 
 import argparse
 
 HELP = "rehearse an on-sale: drive a crowd of fans against a running ticketd"
+
+DESCRIPTION = """Rehearse an on-sale against a running ticketd.
+
+A crowd of fans arrives, all within one second or spread over a ramp. Each fan
+does what a fan does in the browser: checks in to the waiting room (solving the
+proof of work when the event asks for one), waits to be admitted, thinks, holds
+tickets, pays and leaves. Some extra connections watch the event the way its
+page does, to measure how long stock updates take to arrive. At the end, the
+server's remaining stock is checked against the tickets the fans hold and
+bought: nothing may be sold beyond what exists, and no seat twice.
+
+Accounts for the fans are made for the run, unless --tokens names existing
+ones; with --visitors the fans are anonymous visitors of a gated site instead.
+
+Only the server given with --url is ever contacted."""
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -48,7 +58,7 @@ def _positive(text: str) -> int:
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("loadtest", help=HELP, description=__doc__,
+    p = sub.add_parser("loadtest", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True, help="the ticketd to rehearse against, e.g. http://127.0.0.1:8080 "
                                                 "(start it with TICKETD_RATE_LIMITS=off)")
