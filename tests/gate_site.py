@@ -25,10 +25,11 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import redis as redis_sync
 
 from ticketd.embedded import free_port, wait_for_port
 
-from helpers import USER_PASSWORD, queue_event
+from helpers import TEST_SECRET, USER_PASSWORD, queue_event
 from servers import ROOT
 
 CONFIG = ROOT / "deploy" / "gate.nginx.conf"
@@ -151,6 +152,41 @@ def _call(base: str, method: str, path: str, token: str | None = None, body=None
         status, raw = exc.code, exc.read()
     assert status == expect, (method, path, status, raw[:300])
     return json.loads(raw) if raw else None
+
+
+call = _call  # for the tests: (base, method, path, token=None, body=None, expect=200) -> JSON or None
+
+
+async def mint_admission_token(database_url: str, event_id, shopper: str, ends_ms: int,
+                               session_seconds: int = 600) -> str:
+    """An admission token exactly as ticketd signs one (its own code, with the signing key it
+    keeps in ``database_url``, decrypted with the tests' TICKETD_SECRET) for an admission of
+    ``shopper`` that ends at ``ends_ms``, which may be long past: a real, expired, ticketd-signed
+    token, without waiting for an admission to run out."""
+    from ticketd import db
+    from ticketd.gate.keys import SigningKeys
+    from ticketd.gate.tokens import AdmissionTokens
+
+    pool = await db.create_pool(database_url, maxsize=1)
+    try:
+        keys = SigningKeys(pool, TEST_SECRET)
+        await keys.load()
+    finally:
+        pool.close()
+        await pool.wait_closed()
+    token = AdmissionTokens(keys, "ticketd").issue(int(event_id), shopper, ends_ms, session_seconds)
+    assert token is not None, "no signing key in the database"
+    return token
+
+
+def redis_now_ms(redis_url: str) -> int:
+    """Redis's clock, the one admissions and their ends are judged by."""
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        seconds, micros = client.time()
+    finally:
+        client.close()
+    return seconds * 1000 + micros // 1000
 
 
 def make_admin(base: str, database_url: str) -> str:

@@ -106,7 +106,8 @@ class TicketdProcess:
                     **{k: str(v) for k, v in env.items()}}
         self.args = (["--data-dir", str(data_dir)] if data_dir else []) + list(args)
         self.wrapper = list(wrapper)  # a command it runs under, e.g. faketime
-        self.own_session = own_session
+        # A wrapper (faketime) runs ticketd as its child: the group is stopped, not the wrapper alone.
+        self.own_session = own_session or bool(wrapper)
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "TicketdProcess":
@@ -120,11 +121,21 @@ class TicketdProcess:
         return self._start(timeout)
 
     def _start(self, timeout: float) -> "TicketdProcess":
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
-            start_new_session=self.own_session)
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> "TicketdProcess":
+        """Only the first half of ``start``: the process is started, not waited for (to start
+        several at the same moment, launch them all, then ``wait_ready`` each)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.wrapper, sys.executable, "-m", "ticketd", "serve", "--port", str(self.port), *self.args],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
+                start_new_session=self.own_session)
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> "TicketdProcess":
+        """The second half of ``start``: until /healthz answers (PortTaken if the port was taken)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -144,12 +155,19 @@ class TicketdProcess:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait()
+
+    def _signal(self, signum: int) -> None:
+        if self.own_session:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

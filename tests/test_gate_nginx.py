@@ -5,6 +5,8 @@ Without nginx these tests are skipped, unless CI is set (``.ci/run`` installs it
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import http.client
 import subprocess
 import tempfile
@@ -16,7 +18,8 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-from gate_site import CONFIG, Nginx, find_nginx, gate_ticketd, site  # noqa: F401 (fixtures)
+from gate_site import (CONFIG, Nginx, call, find_nginx, gate_ticketd, mint_admission_token,  # noqa: F401 (fixtures)
+                       redis_now_ms, site)
 from helpers import queue_event, until
 from wsclient import connect
 
@@ -91,6 +94,41 @@ async def test_only_admitted_visitors_reach_the_shop(site):
         code, _, body = await _get(http, f"{base}/", second_cookie, eid)
         assert code == 200 and body == "the shop: /"
         await second_ws.close()
+
+
+async def test_expired_admissions_never_reach_the_shop(site, database_url, redis_url):
+    """Real ticketd-signed tokens whose admission is over: one that ran out (the shortest
+    session allowed, 10 s), one that ended half a minute ago (verify: 403) and one that ended
+    two minutes ago (verify: 401). nginx sends each to the gate; the shop never sees them."""
+    nginx, eid, hits = site.nginx, site.event_id, site.hits
+    call(site.ticketd_url, "PATCH", f"/api/events/{eid}", site.admin_token, body={"queue": {"sessionSeconds": 10}})
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        visitor = await _visitor(http, nginx.url)
+        answer = await until(lambda: _admitted_answer(http, nginx.url, eid, visitor))
+        ends = round(datetime.datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00")).timestamp() * 1000)
+        assert ends - redis_now_ms(redis_url) <= 10_000
+        async with http.post(f"{nginx.url}/api/gate/{eid}/pass",
+                             json={"admissionToken": answer["admissionToken"], "return": "/products"}) as resp:
+            assert resp.status == 200
+            cookie = resp.cookies[f"ticketd_admission_{eid}"].value
+        code, _, body = await _get(http, f"{nginx.url}/products", cookie, eid)
+        assert code == 200 and hits == ["/products"]
+
+        while redis_now_ms(redis_url) < ends:      # the admission runs out
+            await asyncio.sleep(0.25)
+        shopper = jwt.decode(cookie, options={"verify_signature": False})["sub"]
+        now = redis_now_ms(redis_url)
+        tokens = {"ran out": (cookie, 403),
+                  "ended 30 s ago": (await mint_admission_token(database_url, eid, shopper, (now - 30_000) // 1000 * 1000), 403),
+                  "ended 2 min ago": (await mint_admission_token(database_url, eid, shopper, (now - 120_000) // 1000 * 1000), 401)}
+        for name, (token, answer_of_verify) in tokens.items():
+            assert jwt.get_unverified_header(token)["kid"] == jwt.get_unverified_header(cookie)["kid"], name
+            async with http.get(f"{site.ticketd_url}/api/queue/verify/{eid}", headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == answer_of_verify, (name, await r.text())
+            for path in ("/products", "/checkout"):
+                code, location, _ = await _get(http, f"{nginx.url}{path}", token, eid)
+                assert code == 302 and location.startswith(f"/gate/{eid}?"), (name, code, location)
+        assert hits == ["/products"], nginx.log()
 
 
 async def test_a_token_for_another_event_is_turned_away(site, api, admin_token):

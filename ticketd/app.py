@@ -16,7 +16,7 @@ from .api.http import MAX_BODY_BYTES, client_address, error_middleware, security
 from .auth import TokenSigner
 from .changes import ChangeFeed
 from .config import Config
-from .failures import REDIS_DOWN
+from .failures import REDIS_DOWN, BackgroundFailures
 from .gate.keys import REFRESH_SECONDS as KEYS_REFRESH_SECONDS, SigningKeys
 from .gate.tokens import AdmissionTokens
 from .inventory import Inventory
@@ -65,12 +65,18 @@ async def signing_keys_ctx(app: web.Application):
     app[appkeys.admission_tokens] = AdmissionTokens(keys, config.issuer)
 
     async def reload_forever():
+        failures = BackgroundFailures(log, "reloading the signing keys (the loaded ones stay in use)")
+        # On a fixed beat: a slow reload does not push the next one back (gate/keys.py counts
+        # on a reload every KEYS_REFRESH_SECONDS).
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(KEYS_REFRESH_SECONDS)
+            due = max(due + KEYS_REFRESH_SECONDS, loop.time())
+            await asyncio.sleep(due - loop.time())
             try:
                 await keys.load()
-            except Exception:
-                log.exception("reloading the signing keys failed; keeping the ones loaded")
+            except Exception as exc:
+                failures.failed(exc)
 
     task = asyncio.create_task(reload_forever(), name="signing-keys")
     yield
@@ -119,12 +125,13 @@ async def expiry_ctx(app: web.Application):
     interval = app[appkeys.config].expiry_interval
 
     async def sweep_forever():
+        failures = BackgroundFailures(log, "the expiry sweep")
         while True:
             released = 0
             try:
                 released = await inventory.expire_due(EXPIRY_BATCH)
-            except Exception:
-                log.exception("expiry sweep failed; retrying")
+            except Exception as exc:
+                failures.failed(exc)
             if released < EXPIRY_BATCH:  # a full batch means more are due: go on at once
                 await asyncio.sleep(interval)
 

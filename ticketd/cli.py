@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import __version__, auth, db, demo, embedded, loadtest, logs, workers
 from .config import Config, ConfigError
+from .gate.keys import ACTIVATION_SECONDS as KEYS_ACTIVATION_SECONDS, REFRESH_SECONDS as KEYS_REFRESH_SECONDS
 
 log = logging.getLogger("ticketd")
 
@@ -26,7 +27,8 @@ PostgreSQL and Redis run embedded under --data-dir."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticketd", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="ticketd", description=DESCRIPTION,
+                                     epilog="Run 'ticketd COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=__version__)
     data_dir = argparse.ArgumentParser(add_help=False)
     data_dir.add_argument("--data-dir", type=Path, default=Path(".ticketd"),
@@ -47,20 +49,25 @@ def _parser() -> argparse.ArgumentParser:
         "create-admin", parents=[data_dir], help="create an admin, or promote an account and reset its password",
         description="Create an admin account. If the email already has an account, it becomes an "
                     "admin and its password is replaced by --password.")
-    admin.add_argument("email")
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--name", default="Administrator")
+    admin.add_argument("email", help="the admin's email address")
+    admin.add_argument("--password", required=True,
+                       help="the admin's password (replaces the current one if the account exists)")
+    admin.add_argument("--name", default="Administrator",
+                       help="display name of a new account (default Administrator; an existing "
+                            "account keeps its name)")
 
     unlock = sub.add_parser(
         "unlock", parents=[data_dir], help="lift the login limits on an account",
         description="Clear the failed-login counters of an account, so that it can log in from "
                     "any address again at once.")
-    unlock.add_argument("email")
+    unlock.add_argument("email", help="the account's email address (any case)")
 
     sub.add_parser("rotate-keys", parents=[data_dir], help="add a new admission-token signing key",
-                   description="Add a new signing key for admission tokens. Running instances publish it "
-                               "at once and sign with it within 10 s; the old keys stay published until "
-                               "every token they signed has expired.")
+                   description=f"Add a new signing key for admission tokens. Running instances publish it "
+                               f"within {KEYS_REFRESH_SECONDS:g} s (they reload the keys that often) and "
+                               f"sign with it {KEYS_ACTIVATION_SECONDS:g} s after this command (by then every "
+                               f"instance has had time to publish it); the old keys stay published until "
+                               f"every token they signed has expired.")
 
     loadtest.add_parser(sub)
     return parser
@@ -172,8 +179,9 @@ def _rotate_keys(config: Config, args) -> int:
         await keys.ensure()
         return await keys.rotate()
     kid = asyncio.run(_with_pool(config, rotate))
-    print(f"new signing key {kid}: instances sign with it within 10 s; the old keys stay published "
-          "until their tokens have expired")
+    print(f"new signing key {kid}: running instances publish it within {KEYS_REFRESH_SECONDS:g} s and sign "
+          f"with it {KEYS_ACTIVATION_SECONDS:g} s from now; the old keys stay published until their tokens "
+          "have expired")
     return 0
 
 

@@ -2,9 +2,15 @@
 
 - The first start creates one (under an advisory lock: instances starting together make
   exactly one).
-- ``rotate`` adds a key that every instance starts signing with once it has loaded it
-  (ACTIVATION_SECONDS, past the REFRESH_SECONDS every instance reloads at); the keys it
-  replaces stay published until every token they signed has expired.
+- ``rotate`` adds a key that activates ACTIVATION_SECONDS later, on PostgreSQL's clock.
+  Every instance reloads the keys every REFRESH_SECONDS, so each one publishes the new key
+  (JWKS, and accepts tokens signed with it) within REFRESH_SECONDS; the activation waits
+  longer than that, so that no instance signs with a key another instance does not publish
+  yet. An instance that loaded the key before its activation switches to it at the
+  activation itself (a timer on its own monotonic clock, set from PostgreSQL's), not at its
+  next reload: all of them sign with it ACTIVATION_SECONDS after the rotation, well within
+  the contract's 10 s. The keys it replaces stay published until every token they signed
+  has expired.
 - Private keys are stored encrypted (AES-GCM, key derived from TICKETD_SECRET with HKDF)
   and are never logged or served; only the public halves are published (JWKS).
 """
@@ -15,6 +21,7 @@ import base64
 import hashlib
 import logging
 import os
+import time
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
@@ -27,8 +34,10 @@ from .. import db
 
 log = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 4.0
-ACTIVATION_SECONDS = 8.0
+# Publication within REFRESH_SECONDS, signing at ACTIVATION_SECONDS: the difference is the
+# margin for a slow reload (a reload that fails keeps the keys it had, see app.py).
+REFRESH_SECONDS = 2.0
+ACTIVATION_SECONDS = 5.0
 # Admission tokens live at most as long as an admission: sessionSeconds is at most a day.
 MAX_TOKEN_SECONDS = 86_400
 KEYS_LOCK_ID = 0x6B657973  # "keys"
@@ -44,7 +53,8 @@ UPDATE signing_keys SET retires_at = now() + make_interval(secs => %s)
 WHERE retires_at IS NULL AND kid <> %s
 """
 SELECT_PUBLISHED_KEYS = """
-SELECT kid, private_key, public_key, activates_at <= now() AS active
+SELECT kid, private_key, public_key,
+       GREATEST(0, EXTRACT(EPOCH FROM activates_at - now()))::float8 AS activates_in
 FROM signing_keys WHERE retires_at IS NULL OR retires_at > now()
 ORDER BY activates_at DESC, created_at DESC
 """
@@ -54,7 +64,7 @@ class LoadedKey(NamedTuple):
     kid: str
     private: Ed25519PrivateKey | None   # None: stored under another TICKETD_SECRET
     public: Ed25519PublicKey
-    active: bool
+    activates: float                    # time.monotonic() from which it signs
 
 
 class SigningKeys:
@@ -62,7 +72,7 @@ class SigningKeys:
         self._pool = pool
         self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                                  info=b"ticketd admission signing keys").derive(secret.encode()))
-        self.signing: LoadedKey | None = None
+        self._loaded: list[LoadedKey] = []   # newest activation first
         self.public: dict[str, Ed25519PublicKey] = {}
         self.jwks: dict = {"keys": []}
 
@@ -87,17 +97,26 @@ class SigningKeys:
     async def load(self) -> None:
         """The published keys from PostgreSQL (every instance, every REFRESH_SECONDS)."""
         loaded = []
-        for row in await db.fetch_all(self._pool, SELECT_PUBLISHED_KEYS):
+        rows = await db.fetch_all(self._pool, SELECT_PUBLISHED_KEYS)
+        # PostgreSQL said how long until each activation; from when it answered, on this
+        # instance's monotonic clock (the wall clocks of instances may disagree).
+        answered = time.monotonic()
+        for row in rows:
             public = Ed25519PublicKey.from_public_bytes(bytes(row["public_key"]))
             loaded.append(LoadedKey(row["kid"], self._decrypt(row["kid"], bytes(row["private_key"])),
-                                    public, row["active"]))
-        signing = next((k for k in loaded if k.active and k.private is not None), None)
-        if signing is None and loaded:
+                                    public, answered + float(row["activates_in"])))
+        if loaded and not any(k.private is not None for k in loaded):
             log.error("no admission-token key can sign: TICKETD_SECRET differs from the one that "
                       "stored them; run `ticketd rotate-keys` with the current secret")
-        self.signing = signing
+        self._loaded = loaded
         self.public = {k.kid: k.public for k in loaded}
         self.jwks = {"keys": [_jwk(k) for k in loaded]}
+
+    @property
+    def signing(self) -> LoadedKey | None:
+        """The key to sign with now: the newest active one this instance can use."""
+        now = time.monotonic()
+        return next((k for k in self._loaded if k.activates <= now and k.private is not None), None)
 
     async def _insert(self, cur, activate_in: float) -> str:
         private = Ed25519PrivateKey.generate()
