@@ -6,7 +6,7 @@ A reader process pinned to core 1 opens N loopback TCP connections and drains th
 epoll, like the fan-out harness's load generator. This process, pinned to core 0, accepts
 them on uvloop and writes one announcement frame to all N per round, alternating between:
 
-- ``hub``: ticketd's own fan-out (``Hub._write_all``: one pre-built frame, one
+- ``hub``: ticketd's own fan-out (``write_all`` in ticketd/live/hub.py: one pre-built frame, one
   ``transport.write`` and one buffer check per socket);
 - ``send``: a bare ``socket.send`` per socket, with no event-loop transport at all: the
   floor for any user-space server that writes one TCP segment per recipient.

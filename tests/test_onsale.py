@@ -199,28 +199,36 @@ async def _first_position(ws, eid) -> datetime.datetime:
             return datetime.datetime.now(datetime.timezone.utc)
 
 
-async def test_pacing_spreads_admissions_and_caps_any_minute(aiohttp_client, make_app, admin_token, redis_url):
-    """admitPerMinute 120: about two a second, never a burst, over 20 s."""
-    api = Api(await aiohttp_client(make_app(admission_interval=0.2, rate_limits=None)))
+async def test_pacing_spreads_admissions_and_caps_any_minute_across_instances(ticketd_processes, api, admin_token,
+                                                                               redis_url):
+    """admitPerMinute 120 with three instances ticking (and the test's own app): about two
+    a second, never a burst, over 20 s."""
+    procs = ticketd_processes(3, TICKETD_ADMISSION_INTERVAL=0.2, TICKETD_RATE_LIMITS="off")
     event = await api.create_event(admin_token, queue={"mode": "on", "capacity": 10_000, "admitPerMinute": 120,
                                                        "sessionSeconds": 3600})
     eid = event["id"]
-    for token in shopper_tokens(100):
-        await check(api, eid, token)
-    started = asyncio.get_running_loop().time()
-    await asyncio.sleep(20)  # the measurement window itself
+    tokens = shopper_tokens(100)
+    async with aiohttp.ClientSession() as http:
+        for i, token in enumerate(tokens):
+            async with http.post(f"{procs[i % 3].url}/api/queue/check/{eid}",
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200, await resp.text()
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(20)  # the measurement window itself
+        async with http.get(f"{procs[1].url}/api/queue/status/{eid}",
+                            headers={"Authorization": f"Bearer {tokens[-1]}"}) as resp:
+            queued = await resp.json()
     r = aioredis.from_url(redis_url)
     scores = [s for _, s in await r.zrange(event_keys(int(eid)).admitted, 0, -1, withscores=True)]
     await r.aclose()
     admitted_at = sorted((s - 3600 * 1000) / 1000 for s in scores)
     first = admitted_at[0]
     per_second = [sum(1 for a in admitted_at if first + k <= a < first + k + 1) for k in range(19)]
-    report(f"pacing: admissions per second over 20 s at 120/min: {per_second}")
+    report(f"pacing: admissions per second over 20 s at 120/min, 3 instances ticking: {per_second}")
     assert max(per_second) <= 3, per_second
     assert 30 <= len(admitted_at) <= 42, len(admitted_at)
     ten = [sum(1 for a in admitted_at if t <= a < t + 10) for t in admitted_at]
     assert max(ten) <= 22, max(ten)
-    queued = await status(api, eid, shopper_tokens(100)[-1])
     # ETA at the binding limit: 2 a second, not capacity / session.
     assert queued["estimatedWaitSeconds"] >= queued["position"] / 2.2
     assert asyncio.get_running_loop().time() - started >= 20
@@ -256,6 +264,23 @@ async def test_the_per_customer_limit_holds_under_a_race(aiohttp_client, make_ap
 async def _can_hold(api, token, event, quantity):
     code, _ = await api.call("POST", "/api/reservations", token, json=_hold(event, quantity))
     return code == 201
+
+
+async def test_a_solved_challenge_is_spent_once_across_instances(ticketd_processes, api, admin_token):
+    a, b = ticketd_processes(2)
+    eid = (await api.create_event(admin_token, queue={"mode": "on", "capacity": 1, "challengeBits": 8}))["id"]
+    (fan,) = shopper_tokens(1)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {fan}"}) as http:
+        async with http.get(f"{a.url}/api/queue/challenge/{eid}") as resp:
+            issued = await resp.json()
+        solved = {"challenge": issued["challenge"], "nonce": solve(issued["challenge"], 8)}
+        async with http.post(f"{a.url}/api/queue/check/{eid}", json=solved) as resp:
+            assert resp.status == 200 and (await resp.json())["status"] in ("queued", "admitted")
+        async with http.post(f"{b.url}/api/queue/leave/{eid}") as resp:
+            assert resp.status == 204
+        async with http.post(f"{b.url}/api/queue/check/{eid}", json=solved) as resp:   # spent on a
+            body = await resp.json()
+            assert resp.status == 403 and body["error"]["code"] == "challenge_required", body
 
 
 async def test_every_toll_failure_is_challenge_required(api, admin_token, redis_url):
