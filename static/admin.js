@@ -97,21 +97,50 @@
   }
 
   // ------------------------------------------------------------ on-sale day
-  // saleStartsAt is edited in the admin's own time zone (shown beside it) and sent as UTC;
-  // an empty field is null: no start (on sale now), the default pre-queue (900 s), no pacing,
-  // no per-customer limit, no toll.
+  // saleStartsAt is edited on the clocks where the event takes place (its zone, shown beside
+  // it: an organiser in Berlin schedules a Seoul sale in Seoul time) and sent as UTC; an empty
+  // field is null: no start (on sale now), the default pre-queue (900 s), no pacing, no
+  // per-customer limit, no toll.
 
+  const currentEvent = () => events.find((e) => String(e.id) === String(current));
+  const eventZone = () => I18n.usableZone(currentEvent().timeZone);
   const pad = (n) => String(n).padStart(2, "0");
-  /** An ISO time as a datetime-local value in this browser's zone ("2027-05-01T20:30:00"). */
-  function toLocalInput(iso) {
+
+  /** A moment's date and time on zone's clocks: {year, month, day, hour, minute, second}. */
+  function wallClock(ms, zone) {
+    const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+      month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+    return Object.fromEntries(f.formatToParts(new Date(ms)).filter((p) => p.type !== "literal")
+      .map((p) => [p.type, Number(p.value)]));
+  }
+
+  /** zone's offset from UTC at a moment, in ms (Asia/Seoul: +9 h). */
+  function zoneOffset(ms, zone) {
+    const c = wallClock(ms, zone);
+    return Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute, c.second) - Math.floor(ms / 1000) * 1000;
+  }
+
+  /** An ISO time as a datetime-local value on zone's clocks ("2027-05-01T20:30:00"). */
+  function toZoneInput(iso, zone) {
     if (!iso) return "";
-    const d = new Date(iso);
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const c = wallClock(new Date(iso).getTime(), zone);
+    return `${c.year}-${pad(c.month)}-${pad(c.day)}T${pad(c.hour)}:${pad(c.minute)}:${pad(c.second)}`;
+  }
+
+  /** A datetime-local value read on zone's clocks, as a moment (ms; NaN if it is not one). */
+  function fromZoneInput(value, zone) {
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?$/.exec(value);
+    if (!m) return NaN;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v || 0));
+    const wall = Date.UTC(year, month - 1, day, hour, minute, second);
+    // The offset at the first guess, then at the moment it gives: right across a clock change.
+    const guess = wall - zoneOffset(wall, zone);
+    return wall - zoneOffset(guess, zone);
   }
 
   /** The zone and its offset at that moment: "Asia/Seoul, GMT+9". */
   function zoneLabel(at) {
-    const zone = I18n.browserZone();
+    const zone = eventZone();
     let offset = "";
     try {
       const parts = new Intl.DateTimeFormat(I18n.lang, { timeZoneName: "shortOffset", timeZone: zone }).formatToParts(at);
@@ -128,8 +157,8 @@
     const el = saleInput();
     if (el.validity && el.validity.badInput) return undefined;
     if (!el.value) return null;
-    const d = new Date(el.value);
-    return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+    const at = fromZoneInput(el.value, eventZone());
+    return Number.isNaN(at) ? undefined : new Date(at).toISOString();
   }
 
   function renderSchedulePreview() {
@@ -142,11 +171,11 @@
     const prequeue = optionalInt($("#prequeue-seconds"));
     const seconds = prequeue === null || !Number.isInteger(prequeue) || prequeue < 0 ? 900 : prequeue;
     const opens = new Date(at.getTime() - seconds * 1000);
-    I18n.bind(preview, "admin.prequeuePreview", { time: () => App.fmtDate(opens.toISOString()) });
+    I18n.bind(preview, "admin.prequeuePreview", { time: () => App.fmtDate(opens.toISOString(), eventZone()) });
   }
 
   function fillSchedule(event) {
-    saleInput().value = toLocalInput(event.saleStartsAt);
+    saleInput().value = toZoneInput(event.saleStartsAt, I18n.usableZone(event.timeZone));
     $("#prequeue-seconds").value = event.queue.prequeueSeconds ?? "";
     $("#admit-per-minute").value = event.queue.admitPerMinute ?? "";
     $("#max-per-customer").value = event.maxPerCustomer ?? "";
@@ -282,8 +311,7 @@
         flash($("#settings-msg"), "admin.modeNow", { mode: () => I18n.t(`admin.modeValue.${mode}`) });
       } catch (err) {
         showError("#settings-error", err);
-        const event = events.find((e) => String(e.id) === String(current));
-        setModeRadio(event.queue.mode);
+        setModeRadio(currentEvent().queue.mode);
       } finally { savingMode = false; }
     });
     $("#capacity").addEventListener("input", () => { $("#capacity").dataset.dirty = "1"; });

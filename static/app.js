@@ -208,8 +208,7 @@
   // ------------------------------------------------------------------ formatting
 
   const fmtMoney = (n, currency) => I18n.money(n, currency || "EUR");
-  /** The zone an event's times are shown in: its own when events get one, else the browser's. */
-  const eventZone = (event) => (event && event.timeZone) || I18n.browserZone();
+  // Times in an event's zone: the one given, else the page's (I18n.setTimeZone).
   const fmtDate = (iso, zone) => I18n.date(iso, "long", zone);
   const fmtTime = (d, zone) => I18n.date(d, "time", zone);
   const fmtDuration = (seconds) => I18n.duration(seconds);
@@ -269,6 +268,6 @@
 
   global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, languageSwitch: pageLanguageSwitch,
     getSocket, showError, showMessage,
-    showAnnouncement, announcer, fmtMoney, eventZone, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, serverNow,
+    showAnnouncement, announcer, fmtMoney, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, serverNow,
     eventIdFromPath, uuid, start };
 })(window);

@@ -1,8 +1,8 @@
 /* The event page: live availability per ticket type and the buy flow. */
 (function () {
   "use strict";
-  const { $, h, T, call, session, getSocket, showError, showMessage, showAnnouncement, fmtMoney, fmtDate, fmtDuration,
-    eventZone } = App;
+  const { $, h, T, call, session, getSocket, showError, showMessage, showAnnouncement, fmtMoney, fmtDate,
+    fmtDuration } = App;
   const eventId = App.eventIdFromPath();
   const draftKey = `ticketd.draft.${eventId}`;      // quantities picked before signing in
   let event = null;
@@ -12,6 +12,8 @@
 
   const FEW = 10;
   const bucketOf = (n) => (n <= 0 ? "out" : n <= FEW ? "few" : "some");
+  /** What is left of a ticket type, in its own words: seats (잔여석 12석) or tickets (잔여 12매). */
+  const leftKey = (tt) => (tt.seated ? "event.seatsLeft" : "event.left");
 
   /** {ticketTypeId: available}, the shape of the room's snapshot and of its pushes. */
   function availabilityOf(ticketTypes) {
@@ -28,7 +30,7 @@
       if (!row) continue;
       const el = row.querySelector(".available");
       const changed = el.dataset.count !== String(available);
-      if (available > 0) I18n.bind(el, "event.left", { count: available });
+      if (available > 0) I18n.bind(el, leftKey(tt), { count: available });
       else I18n.bind(el, "event.soldOut");
       el.dataset.count = available;
       row.classList.toggle("sold-out", available <= 0);
@@ -79,8 +81,7 @@
       return;
     }
     box.hidden = false;
-    const zone = eventZone(event);
-    I18n.bind($("#sale-at"), "sale.opensAt", { time: () => fmtDate(event.saleStartsAt, zone) });
+    I18n.bind($("#sale-at"), "sale.opensAt", { time: () => fmtDate(event.saleStartsAt) });
     const key = `${event.saleStartsAt}|${event.queue && event.queue.mode}|${event.queue && event.queue.prequeueSeconds}`;
     if (sale.key !== key) {
       if (sale.stop) sale.stop();
@@ -100,14 +101,13 @@
     if (stage === sale.stage && !force) return;
     sale.stage = stage;
     const how = $("#sale-how"), go = $("#sale-go");
-    const zone = eventZone(event);
     if (stage === "here") {
       I18n.bind(how, "sale.buyAtStart");
       go.hidden = true;
       return;
     }
     I18n.bind(how, stage === "prequeue" ? "sale.prequeueOpen" : "sale.prequeueOpensAt",
-      { time: () => fmtDate(new Date(prequeueOpensMs()).toISOString(), zone) });
+      { time: () => fmtDate(new Date(prequeueOpensMs()).toISOString()) });
     go.hidden = false;
     go.href = Shop.queueUrl(event.id);
     I18n.bind(go, stage === "prequeue" ? "sale.enterPrequeue" : "sale.toWaitingRoom");
@@ -141,16 +141,16 @@
 
   function renderHead() {
     I18n.title("title.named", { name: event.name });
-    const zone = eventZone(event);
+    I18n.setTimeZone(event.timeZone);     // every time on the page is the event's
     const badges = [];
     if (event.queue && event.queue.active) badges.push(h("span", { class: "badge badge-warn", i18n: ["events.queueActive"] }));
     if (!saleOpen()) {
-      badges.push(h("span", { class: "badge badge-muted", i18n: ["sale.startsAt", { time: () => fmtDate(event.saleStartsAt, zone) }] }));
+      badges.push(h("span", { class: "badge badge-muted", i18n: ["sale.startsAt", { time: () => fmtDate(event.saleStartsAt) }] }));
     }
     if (event.maxPerCustomer) badges.push(h("span", { class: "badge badge-muted", i18n: ["limit.perCustomer", { count: event.maxPerCustomer }] }));
     $("#event-head").replaceChildren(
       h("p", { class: "eyebrow" }, `${event.venue} · `,
-        h("time", { datetime: event.startsAt, i18n: ["common.value", { value: () => fmtDate(event.startsAt, zone) }] })),
+        h("time", { datetime: event.startsAt, i18n: ["common.value", { value: () => fmtDate(event.startsAt) }] })),
       h("h1", {}, event.name),
       badges.length ? h("p", { class: "badges" }, badges) : null);
     $("#event-head").setAttribute("aria-busy", "false");
@@ -167,7 +167,7 @@
           h("span", { class: "tt-name", id: `name-${id}` }, tt.name),
           h("span", { class: "tt-price", i18n: ["common.value", { value: () => fmtMoney(tt.price, event.currency) }] }),
           h("span", { class: "available", dataset: { count: tt.available },
-            i18n: tt.available > 0 ? ["event.left", { count: tt.available }] : ["event.soldOut"] }),
+            i18n: tt.available > 0 ? [leftKey(tt), { count: tt.available }] : ["event.soldOut"] }),
           tt.seated ? null : h("span", { class: "hint", i18n: ["event.maxPerOrder", { count: tt.maxPerOrder }] })),
         tt.seated
           ? h("a", { class: "btn btn-small", href: `/events/${encodeURIComponent(event.id)}/seats`, i18n: ["event.pickSeats"],

@@ -1,13 +1,13 @@
 /* The events list. */
 (function () {
   "use strict";
-  const { $, h, T, call, showError, fmtMoney, fmtDate, eventZone } = App;
+  const { $, h, T, call, showError, fmtMoney, fmtDate } = App;
 
   function card(e) {
     const types = e.ticketTypes || [];
     const left = types.reduce((n, t) => n + Math.max(0, t.available), 0);
     const from = types.length ? Math.min(...types.map((t) => Number(t.price))) : null;
-    const zone = eventZone(e);
+    const zone = e.timeZone;      // each event's times where it takes place
     const badge = left <= 0 ? h("span", { class: "badge badge-muted", i18n: ["events.soldOut"] })
       : e.queue && e.queue.active ? h("span", { class: "badge badge-warn", i18n: ["events.queueActive"] })
       : h("span", { class: "badge badge-ok", i18n: ["events.onSale"] });

@@ -18,6 +18,10 @@
  *
  * Language: localStorage "ticketd.lang" if set by the switch, else the first of
  * navigator.languages that we speak (ko, ko-KR → Korean), else English. <html lang> follows.
+ *
+ * Time zone: dates are shown in the zone of the event they belong to, with the zone named
+ * (19:00 GMT+9), wherever the fan is. A page about one event says so once with
+ * I18n.setTimeZone(event.timeZone); a page with several passes each event's zone to date().
  */
 (function (global) {
   "use strict";
@@ -95,9 +99,29 @@
     return `${digits.map((p) => p.value).join("")}${suffix}`;
   }
 
-  /** The browser's time zone: events have none of their own yet. */
+  /** The browser's own time zone. */
   function browserZone() {
     try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (_) { return "UTC"; }
+  }
+
+  let pageZone = null;     // the zone of the event this page is about (null: the browser's)
+  /** Show this page's dates in zone (the event's): those shown already follow at once. */
+  function setTimeZone(zone) {
+    zone = zone || null;
+    if (zone === pageZone) return;
+    pageZone = zone;
+    apply(document);
+  }
+
+  const knownZones = new Map();
+  /** The zone itself if this browser knows it, else UTC: its tz data may be older than the server's. */
+  function usableZone(zone) {
+    if (!knownZones.has(zone)) {
+      let known = true;
+      try { new Intl.DateTimeFormat("en", { timeZone: zone }); } catch (_) { known = false; }
+      knownZones.set(zone, known);
+    }
+    return knownZones.get(zone) ? zone : "UTC";
   }
 
   const DATE_STYLES = {
@@ -108,13 +132,13 @@
   };
 
   /**
-   * A date in the given zone (default: the browser's), with the zone shown for the styles
-   * that carry a time: date(iso, "long", "Asia/Seoul").
+   * A date in the given zone (default: the page's, see setTimeZone, else the browser's), with
+   * the zone shown for the styles that carry a time: date(iso, "long", "Asia/Seoul").
    */
   function date(value, style = "long", timeZone) {
     const d = value instanceof Date ? value : new Date(value);
     if (Number.isNaN(d.getTime())) return "";
-    const zone = timeZone || browserZone();
+    const zone = usableZone(timeZone || pageZone || browserZone());
     if (style === "dayNumber") {     // the day of the month alone: "8", not "8일"
       const parts = intl(Intl.DateTimeFormat, { day: "numeric", timeZone: zone }).formatToParts(d);
       return (parts.find((p) => p.type === "day") || { value: "" }).value;
@@ -199,20 +223,76 @@
     return parts(key, args).map((p) => (p instanceof Node ? p : document.createTextNode(String(p))));
   }
 
-  /** A message for an API or network error: the catalogue's for its code, else the server's words. */
+  // ---------------------------------------------------------------- field problems
+  // A validation_error's details name each bad field with the server's (English) words for
+  // what is wrong. The page says it in its own language: the field by its label on the
+  // pages, the problem by the catalogue's message for it, or "check this field".
+
+  const FIELD_LABELS = {
+    email: "login.email", password: "login.password", name: "register.name",
+    items: "event.tickets", quantity: "event.quantity", seatIds: "seats.selectionTitle",
+    saleStartsAt: "admin.saleStartsAt", maxPerCustomer: "admin.maxPerCustomer",
+    prequeueSeconds: "admin.prequeueSeconds", admitPerMinute: "admin.admitPerMinute",
+    challengeBits: "admin.challengeBits", capacity: "admin.capacity", sessionSeconds: "admin.session",
+    mode: "admin.modeLegend", message: "admin.announceLabel",
+  };
+  // The server's words for a problem (marshmallow's), its catalogue message, and the names of
+  // the numbers in it.
+  const PROBLEMS = [
+    [/^(?:Missing data for required field|Field may not be null)/, "errors.field.required", []],
+    [/^Not a valid email address/, "errors.field.email", []],
+    [/^Length must be between (\d+) and (\d+)/, "errors.field.length", ["min", "max"]],
+    [/^Shorter than minimum length (\d+)/, "errors.field.tooShort", ["count"]],
+    [/^Longer than maximum length (\d+)/, "errors.field.tooLong", ["count"]],
+    [/^Must be greater than or equal to (-?\d+) and less than or equal to (-?\d+)/, "errors.field.range", ["min", "max"]],
+    [/^Not a valid (?:integer|number)/, "errors.field.number", []],
+  ];
+
+  function fieldProblem(field, words) {
+    const label = FIELD_LABELS[field] ? t(FIELD_LABELS[field]) : t("errors.field.unnamed");
+    for (const [pattern, key, names] of PROBLEMS) {
+      const found = pattern.exec(words);
+      if (!found) continue;
+      const numbers = names.map((name, i) => [name, Number(found[i + 1])]);
+      return t(key, { field: label, ...Object.fromEntries(numbers) });
+    }
+    return t("errors.field.check", { field: label });
+  }
+
+  /** Every problem in a validation_error's details, in the page's language, each said once. */
+  function fieldProblems(details) {
+    const said = new Set();
+    const walk = (node, field) => {
+      if (Array.isArray(node)) node.forEach((words) => said.add(fieldProblem(field, String(words))));
+      else if (node && typeof node === "object") {
+        // Indexes (items.0.quantity) and _schema/_body are where, not what: the field stays.
+        for (const [key, inner] of Object.entries(node)) walk(inner, /^(\d+|_.*)$/.test(key) ? field : key);
+      } else if (node !== undefined && node !== null) said.add(fieldProblem(field, String(node)));
+    };
+    walk(details, null);
+    return [...said];
+  }
+
+  /** A message for an API or network error, in the page's language (the server speaks English). */
   function errorMessage(err) {
     if (!err) return "";
     if (typeof err === "string") return err;
     const code = err.code;
     const details = err.details || {};
-    let text = null;
+    let text;
     if (code === "unauthorized" && err.tokenRefused) text = t("errors.session_expired");
     else if (code === "limit_exceeded" && details.maxPerCustomer) text = t("errors.limit_exceeded_max", { count: Number(details.maxPerCustomer) });
     else if (code === "sale_not_started" && details.saleStartsAt) text = t("errors.sale_not_started_at", { time: date(details.saleStartsAt) });
     else if (code === "challenge_required") text = t("errors.challenge_required");
     else if (code && messages[`errors.${code}`] !== undefined) text = t(`errors.${code}`);
-    if (text === null) return err.serverMessage || err.message || t("errors.unknown");
-    if (code === "validation_error" && err.detailsText) text = `${text} (${err.detailsText})`;
+    // A code the catalogue does not know, or an answer that is not ticketd's (a proxy's 502
+    // page): its status, in the page's language.
+    else if (err.status) text = t("errors.http_status", { status: String(err.status) });
+    else text = t("errors.unknown");
+    if (code === "validation_error") {
+      const problems = fieldProblems(details);
+      if (problems.length) text = `${text} (${problems.join("; ")})`;
+    }
     if (err.retryAfter) text = `${text} ${t("errors.retryAfter", { count: Number(err.retryAfter) })}`;
     return text;
   }
@@ -352,6 +432,6 @@
     ready, reveal, setLanguage, onChange, browserChoice,
     t, nodes, has: (key) => messages[key] !== undefined,
     bind, bindAttr, bindFn, unbind, title, apply,
-    number, money, date, duration, wait, browserZone, errorMessage,
+    number, money, date, duration, wait, browserZone, setTimeZone, usableZone, errorMessage,
   };
 })(window);

@@ -4,7 +4,7 @@
  * signed out survive the sign-in. */
 (function () {
   "use strict";
-  const { $, h, T, call, session, getSocket, showError, showAnnouncement, fmtMoney, fmtDate, eventZone } = App;
+  const { $, h, T, call, session, getSocket, showError, showAnnouncement, fmtMoney, fmtDate } = App;
   const eventId = App.eventIdFromPath();
   const keepKey = `ticketd.seats.${eventId}`;      // the selection, kept across a sign-in
   let event = null;
@@ -268,11 +268,12 @@
         call(`/api/events/${encodeURIComponent(eventId)}/seats`)]);
       event = ev;
       I18n.title("title.seatsNamed", { name: event.name });
+      I18n.setTimeZone(event.timeZone);     // every time on the page is the event's
       $("#event-head").replaceChildren(
         h("p", { class: "eyebrow" }, h("a", { href: `/events/${encodeURIComponent(eventId)}` }, `← ${event.name}`)),
         h("h1", { i18n: ["seats.heading"] }),
         h("p", { class: "muted" }, `${event.venue} · `,
-          h("time", { datetime: event.startsAt, i18n: ["common.value", { value: () => fmtDate(event.startsAt, eventZone(event)) }] })));
+          h("time", { datetime: event.startsAt, i18n: ["common.value", { value: () => fmtDate(event.startsAt) }] })));
       $("#event-head").setAttribute("aria-busy", "false");
       renderMap(list);
     } catch (err) {

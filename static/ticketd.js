@@ -153,7 +153,6 @@
     if (retryAfter) message += ` (try again in ${retryAfter} s)`;
     const err = new ApiError(resp.status, e.code || "error", message, e.details, retryAfter);
     err.serverMessage = serverMessage;       // the server's own words, for a fallback
-    err.detailsText = extra;                 // the details as one line
     err.tokenRefused = refused;
     throw err;
   }
@@ -179,7 +178,8 @@
 
   /**
    * Solve a toll challenge off the main thread: resolves with a nonce such that SHA-256 of
-   * `challenge + ":" + nonce` starts with `bits` zero bits.
+   * `challenge + ":" + nonce` starts with `bits` zero bits. A browser without Web Workers
+   * rejects at once, with an Error whose code is "workers_unavailable".
    * @param {object} [o]
    * @param {function} [o.onProgress] called about every 100 ms, and once at the end, with
    *   {tried, expected, fraction, done, impl, ms}: `expected` is 2^bits tries on average, and
@@ -197,7 +197,10 @@
     const onProgress = o.onProgress || noop;
     return new Promise((resolve, reject) => {
       if (o.signal && o.signal.aborted) { reject(abortError()); return; }
-      if (typeof Worker !== "function") { reject(new Error("This browser cannot run the check (no Web Workers)")); return; }
+      if (typeof Worker !== "function") {
+        reject(Object.assign(new Error("This browser cannot run the check (no Web Workers)"), { code: "workers_unavailable" }));
+        return;
+      }
       const count = Math.max(1, Math.floor(o.workers || defaultWorkers()));
       const tried = new Array(count).fill(0);
       const workers = [];

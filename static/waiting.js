@@ -260,7 +260,7 @@
               failures += 1;
               retryAt = Date.now() + Math.min(120000, 10000 * 2 ** (failures - 1));
               if (phase === "checking") setPhase(null);
-              if (err instanceof Ticketd.ApiError) showError("#error", err);
+              if (err instanceof Ticketd.ApiError || err.code === "workers_unavailable") showError("#error", err);
               else showMessage("#error", "queue.challenge.failed");
               return null;
             })
@@ -334,9 +334,11 @@
         showQueued();
         return again ? enter() : null;
       },
-      /** The event (its queue mode decides what the closed state counts down to). */
+      /** The event: its queue mode decides what the closed state counts down to, and its
+       * zone is the one the times are shown in (those shown already follow). */
       setEvent(ev) {
         event = ev;
+        I18n.setTimeZone(ev.timeZone);
         if (phase === "closed" && lastClosed && ev.queue && ev.queue.mode === "off") {
           beforeSale.key = null;
           renderClosed(lastClosed);

@@ -39,7 +39,7 @@ DOCS = ROOT / "docs"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 CATALOGUES = {lang: json.loads((ROOT / "static" / "i18n" / f"{lang}.json").read_text()) for lang in ("en", "ko")}
 SHOP = "https://shop.example"        # a site behind the gate, for the screenshots
-KO_EVENT = dict(name="아이유 콘서트 — 서울", venue="올림픽공원 KSPO DOME", currency="KRW",
+KO_EVENT = dict(name="오로라 라이브 — 서울", venue="올림픽공원 KSPO DOME", currency="KRW", time_zone="Asia/Seoul",
                 prices=(132000, 154000), types=("스탠딩", "VIP석"))
 # What ticketd must send with every page (CONTRACT: no inline script); no inline style either.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -113,12 +113,14 @@ class Rest:
                                                              "name": name}, expect=201)
 
     def create_event(self, admin: str, *, quantity=20, seats=None, queue=None, name="Browser Night",
-                     currency=None, venue="Chromium Hall", prices=(35, 70), types=("General Admission", "Reserved"),
-                     starts_at="2027-05-01T19:30:00Z") -> dict:
+                     currency=None, time_zone=None, venue="Chromium Hall", prices=(35, 70),
+                     types=("General Admission", "Reserved"), starts_at="2027-05-01T19:30:00Z") -> dict:
         body = {"name": name, "venue": venue, "startsAt": starts_at,
                 "ticketTypes": [{"name": types[0], "price": prices[0], "quantity": quantity, "maxPerOrder": 6}]}
         if currency:
             body["currency"] = currency
+        if time_zone:
+            body["timeZone"] = time_zone
         if seats:
             body["ticketTypes"].append({"name": types[1], "price": prices[1], "maxPerOrder": 6})
             body["seating"] = {"sections": [{"name": "A", "rows": seats[0], "seatsPerRow": seats[1],
@@ -402,7 +404,8 @@ def test_admin_switches_queue_on_and_shopper_is_sent_to_the_waiting_room(open_pa
 
 SHOTS = {
     # lang: what the pages show, and where each screenshot goes
-    "en": dict(prefix="", tz="Europe/Berlin", event=dict(name="Aurora Live — Opening Night", starts_at="2027-05-01T18:30:00Z"),
+    "en": dict(prefix="", tz="Europe/Berlin",
+               event=dict(name="Aurora Live — Opening Night", starts_at="2027-05-01T18:30:00Z", time_zone="Europe/Berlin"),
                names=["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances"],
                note="Extra tickets released for the standing area — good luck!"),
     "ko": dict(prefix="ko-", tz="Asia/Seoul", event=dict(**KO_EVENT, starts_at="2027-05-01T10:00:00Z"),
@@ -686,6 +689,110 @@ def test_prices_in_the_event_currency(open_page, rest, admin, lang):
     expect_(page.locator("#selection strong")).to_have_text({"en": "Total ₩308,000", "ko": "합계 308,000원"}[lang])
     assert "€" not in page.locator("main").inner_text()
     assert_translated(page, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_times_are_in_the_events_own_zone_wherever_the_fan_is(open_page, rest, admin, lang):
+    """A Seoul event seen from a browser in Berlin: every page shows Seoul's clocks, the zone
+    named; the events list beside a Berlin event shows that one on Berlin's."""
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    expect_ = expect()
+    seoul = rest.create_event(admin["token"], seats=(1, 4), **{**KO_EVENT, "starts_at": "2027-05-01T10:00:00Z"})
+    berlin = rest.create_event(admin["token"], name="Berlin Night", time_zone="Europe/Berlin",
+                               starts_at="2027-05-01T18:30:00Z")
+    # 19:00 in Seoul is noon in Berlin: the page must not show the browser's clock.
+    starts = {"en": "Sat, May 1, 2027, 7:00 PM GMT+9", "ko": "2027년 5월 1일 (토) 19:00 GMT+9"}[lang]
+    page = open_page(rest.register("Far"), lang=lang, timezone_id="Europe/Berlin")
+    assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "Europe/Berlin"
+
+    page.goto("/")
+    card = page.locator(f'.event-card[data-event-id="{seoul["id"]}"]')
+    expect_(card.locator("time")).to_have_text(starts)
+    expect_(page.locator(f'.event-card[data-event-id="{berlin["id"]}"] time')).to_have_text(
+        {"en": "Sat, May 1, 2027, 8:30 PM GMT+2", "ko": "2027년 5월 1일 (토) 20:30 GMT+2"}[lang])
+
+    page.goto(f"/events/{seoul['id']}")
+    expect_(page.locator("#event-head time")).to_have_text(starts)
+    page.goto(f"/events/{seoul['id']}/seats")
+    expect_(page.locator("#event-head time")).to_have_text(starts)
+
+    # Before the sale: the event page's and the waiting room's times are Seoul's too.
+    later = _on_sale(rest, admin, starts_in=7200, prequeue=3600, **KO_EVENT)
+    opens = (datetime.datetime.fromisoformat(later["saleStartsAt"].replace("Z", "+00:00"))
+             - datetime.timedelta(hours=1)).astimezone(ZoneInfo("Asia/Seoul"))
+    clock = opens.strftime("%H:%M") if lang == "ko" else opens.strftime("%I:%M %p").lstrip("0")
+    page.goto(f"/events/{later['id']}")
+    expect_(page.locator("#sale-how")).to_contain_text(f"{clock} GMT+9")
+    page.goto(f"/events/{later['id']}/queue")
+    expect_(page.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(page.locator("#queue-lead")).to_contain_text(f"{clock} GMT+9")
+    page.goto(_gate(later["id"], "/"))
+    expect_(page.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(page.locator("#queue-lead")).to_contain_text(f"{clock} GMT+9")
+    assert_translated(page, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_field_problems_and_other_failures_are_said_in_the_page_language(open_page, rest, admin, lang):
+    """A validation error names the field and its problem in the page's words (never the
+    server's English), and so do a proxy's 502 page and a browser without Web Workers."""
+    expect_ = expect()
+    t = CATALOGUES[lang]
+    english_words = re.compile(r"[A-Za-z]{3,}")
+    page = open_page(lang=lang)
+    page.goto("/login#register")
+    form = page.locator("#panel-register")
+    form.get_by_label(t["register.name"]).fill("Short")
+    form.get_by_label(t["login.email"]).fill(f"short{next(_names)}-{os.getpid()}@example.com")
+    form.get_by_label(t["login.password"]).fill("7 chars")
+    form.locator("button[type=submit]").click()
+    said = {"en": "Please check what you entered. (Password: 8 to 256 characters)",
+            "ko": "입력하신 내용을 확인해 주세요. (비밀번호: 8~256자로 입력해 주세요)"}[lang]
+    expect_(form.locator(".error")).to_have_text(said)
+    form.get_by_label(t["login.email"]).fill("not an address")
+    form.get_by_label(t["login.password"]).fill(USER_PASSWORD)
+    form.locator("button[type=submit]").click()
+    said = {"en": "Please check what you entered. (Email: not a valid email address)",
+            "ko": "입력하신 내용을 확인해 주세요. (이메일: 이메일 주소 형식이 올바르지 않습니다)"}[lang]
+    expect_(form.locator(".error")).to_have_text(said)
+
+    # A proxy in front of ticketd answers with its own HTML page.
+    page.route("**/api/auth/login", lambda route: route.fulfill(
+        status=502, content_type="text/html", body="<html><body><h1>502 Bad Gateway</h1></body></html>"))
+    page.locator("#tab-login").click()
+    form = page.locator("#panel-login")
+    form.get_by_label(t["login.email"]).fill("fan@example.com")
+    form.get_by_label(t["login.password"]).fill(USER_PASSWORD)
+    form.locator("button[type=submit]").click()
+    expect_(form.locator(".error")).to_have_text(t["errors.http_status"].replace("{status}", "502"))
+
+    # A browser that cannot run the waiting room's check (no Web Workers).
+    event = _on_sale(rest, admin, starts_in=None, bits=4)
+    fan = open_page(rest.register("NoWorkers"), lang=lang, init_scripts=["delete window.Worker;"])
+    fan.goto(f"/events/{event['id']}/queue")
+    expect_(fan.locator("#error")).to_have_text(t["errors.workers_unavailable"])
+    if lang == "ko":
+        for shown in (page.locator("#panel-login .error"), fan.locator("#error")):
+            assert not english_words.search(shown.inner_text()), shown.inner_text()
+    assert_translated(page, lang)
+    assert_translated(fan, lang)
+
+
+def test_the_not_found_page_has_the_language_switch(open_page):
+    expect_ = expect()
+    page = open_page(locale="ko-KR")
+    assert page.goto("/events/1/nowhere").status == 404
+    expect_(page.get_by_role("heading", level=1)).to_have_text(CATALOGUES["ko"]["notfound.heading"])
+    expect_(page.locator("#sign-in")).to_have_text(CATALOGUES["ko"]["account.signIn"])
+    assert_translated(page, "ko")
+    page.get_by_role("combobox", name=CATALOGUES["ko"]["lang.label"]).select_option("en")
+    expect_(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    expect_(page).to_have_title("Page not found · ticketd")
+    page.reload()
+    expect_(page.get_by_role("link", name="See upcoming events")).to_be_visible()
+    assert_translated(page, "en")
 
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
@@ -1007,6 +1114,15 @@ def test_every_page_in_both_languages_passes_axe_and_shows_no_raw_key(open_page,
     visitor.goto("/events/999999")
     expect_(visitor.locator("#error")).to_be_visible()
     check_axe(visitor, "event-not-found", lang)
+    assert_translated(visitor, lang)
+
+    assert visitor.goto("/no-such-page").status == 404
+    t = CATALOGUES[lang]
+    expect_(visitor.get_by_role("heading", level=1)).to_have_text(t["notfound.heading"])
+    expect_(visitor).to_have_title(t["title.notFound"])
+    expect_(visitor.get_by_role("combobox", name=t["lang.label"])).to_have_value(lang)
+    expect_(visitor.get_by_role("link", name=t["notfound.toEvents"])).to_have_attribute("href", "/")
+    check_axe(visitor, "not-found", lang)
     assert_translated(visitor, lang)
     print(f"\naxe ({lang}):", json.dumps(AXE_REPORT.get(lang), ensure_ascii=False, indent=1))
 
@@ -1372,23 +1488,23 @@ def test_event_page_counts_down_to_the_sale_then_sells_within_the_limit(open_pag
     assert_translated(page, "en")
 
 
-def test_admin_edits_the_schedule_in_local_time_and_sees_the_pre_queue(open_page, rest, admin):
-    """The dashboard sets saleStartsAt in the admin's own zone (shown), the pre-queue's
-    opening, pacing, the per-customer limit and the toll; clears them (null); shows the
-    pre-queue's length live beside the queue's."""
+def test_admin_edits_the_schedule_in_the_events_time_and_sees_the_pre_queue(open_page, rest, admin):
+    """The dashboard sets saleStartsAt on the clocks where the event takes place (its zone,
+    shown; not the admin's own), the pre-queue's opening, pacing, the per-customer limit and
+    the toll; clears them (null); shows the pre-queue's length live beside the queue's."""
     import datetime
     from zoneinfo import ZoneInfo
     from ticketd.waitingroom.toll import solve
 
     expect_ = expect()
-    event = rest.create_event(admin["token"], name="Schedule Night",
+    event = rest.create_event(admin["token"], name="Schedule Night", time_zone="Asia/Seoul",
                               queue={"mode": "on", "capacity": 1, "sessionSeconds": 300})
     eid = event["id"]
-    boss = open_page(admin, timezone_id="Asia/Seoul")
+    boss = open_page(admin, timezone_id="America/New_York")      # an organiser far from the venue
     field = lambda name: boss.get_by_role("spinbutton", name=name)  # noqa: E731
     boss.goto(f"/admin?event={eid}")
     expect_(boss.locator("#s-prequeue")).to_have_text("0")
-    expect_(boss.locator("#zone-hint")).to_have_text("(your time: Asia/Seoul, GMT+9)")
+    expect_(boss.locator("#zone-hint")).to_have_text("(time at the event: Asia/Seoul, GMT+9)")
     expect_(boss.locator("#sale-preview")).to_have_text("No start set: tickets are on sale now.")
     expect_(field("Pre-queue opens")).to_have_value("900")
     expect_(field("Browser check")).to_have_value("0")
@@ -1487,10 +1603,10 @@ def test_on_sale_states_in_both_languages_pass_axe(open_page, rest, admin, lang)
     check_axe(slow, "queue-checking", lang)
     assert_translated(slow, lang)
 
-    boss = open_page(admin, lang=lang, timezone_id="Asia/Seoul")
+    boss = open_page(admin, lang=lang, timezone_id="America/New_York")
     boss.goto(f"/admin?event={pre['id']}")
     expect_(boss.locator("#s-prequeue")).to_have_text("1")
-    expect_(boss.locator("#sale-preview")).to_contain_text("GMT+9")
+    expect_(boss.locator("#sale-preview")).to_contain_text("GMT+9" if lang == "ko" else "UTC")   # the event's zone
     check_axe(boss, "admin-schedule", lang)
     assert_translated(boss, lang)
     print(f"\naxe, on-sale states ({lang}):", json.dumps(AXE_REPORT.get(lang), ensure_ascii=False, indent=1))

@@ -1,5 +1,8 @@
 """Events carry the ISO 4217 currency their prices are in (default TICKETD_CURRENCY, EUR)."""
 
+import datetime
+import zoneinfo
+
 import pytest
 
 from ticketd import db, demo
@@ -45,14 +48,18 @@ def test_ticketd_currency_env():
         Config.from_env({"TICKETD_CURRENCY": "euro"})
 
 
-async def test_the_demo_has_a_korean_event_in_won(database_url, clean_state):
+async def test_the_demo_has_a_korean_event_in_won_in_seoul_time(database_url, clean_state):
     pool = await db.create_pool(database_url, maxsize=2)
     try:
         await db.migrate(pool)
         await demo.create_demo(pool)
-        rows = await db.fetch_all(pool, "SELECT name, venue, currency FROM events ORDER BY id")
+        rows = await db.fetch_all(pool, "SELECT name, venue, currency, time_zone, starts_at FROM events ORDER BY id")
     finally:
         pool.close()
         await pool.wait_closed()
     assert [r["currency"] for r in rows] == ["EUR", "KRW"]
+    assert [r["time_zone"] for r in rows] == ["Europe/Berlin", "Asia/Seoul"]
     assert rows[1]["venue"] == "올림픽공원 KSPO DOME"
+    # Each starts in the evening where it takes place.
+    local = [r["starts_at"].astimezone(zoneinfo.ZoneInfo(r["time_zone"])).time() for r in rows]
+    assert local == [datetime.time(19, 30), datetime.time(19, 0)]

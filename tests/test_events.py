@@ -1,6 +1,11 @@
-"""Events, ticket types and seating."""
+"""Events, ticket types, seating and time zones."""
 
-from helpers import db_query
+import pytest
+
+from ticketd.config import Config, ConfigError
+
+from helpers import Api, db_query
+from wsclient import connect
 
 
 async def test_create_and_read_event(api, admin_token):
@@ -89,3 +94,70 @@ async def test_an_event_of_a_million_seats_is_refused(api, admin_token):
     body["seating"]["sections"][0]["ticketType"] = "Nope"
     status, err = await api.call("POST", "/api/events", admin_token, json=body)
     assert status == 400 and "No ticket type named 'Nope'" in err["error"]["message"]
+
+
+# ---- time zones: where an event takes place, the zone its pages show its times in ----------
+
+ZONED = {"name": "서울 공연", "venue": "KSPO DOME", "startsAt": "2027-03-01T10:00:00Z",
+         "ticketTypes": [{"name": "VIP석", "price": 154000, "quantity": 10}]}
+
+
+async def test_time_zone_is_set_on_create_changed_by_patch_and_comes_back_everywhere(api, admin_token, client):
+    _, created = await api.call("POST", "/api/events", admin_token, expect=201,
+                                json={**ZONED, "timeZone": "Asia/Seoul"})
+    event = created["event"]
+    assert event["timeZone"] == "Asia/Seoul"
+    assert event["startsAt"] == "2027-03-01T10:00:00Z"        # times stay UTC: the zone is how to show them
+    _, one = await api.call("GET", f"/api/events/{event['id']}", expect=200)
+    _, listed = await api.call("GET", "/api/events", expect=200)
+    assert one["event"]["timeZone"] == listed["events"][0]["timeZone"] == "Asia/Seoul"
+
+    ws = await connect(client)
+    snapshot = await ws.join(f"event:{event['id']}")
+    assert snapshot["event"]["timeZone"] == "Asia/Seoul"
+    _, patched = await api.call("PATCH", f"/api/events/{event['id']}", admin_token, expect=200,
+                                json={"timeZone": "Europe/Berlin"})
+    assert patched["event"]["timeZone"] == "Europe/Berlin" and patched["event"]["name"] == "서울 공연"
+    assert (await ws.push("event-updated"))["data"]["timeZone"] == "Europe/Berlin"
+    await ws.close()
+    _, one = await api.call("GET", f"/api/events/{event['id']}", expect=200)
+    assert one["event"]["timeZone"] == "Europe/Berlin"
+
+
+async def test_time_zone_defaults_to_utc(api, admin_token):
+    event = await api.create_event(admin_token)
+    assert event["timeZone"] == "UTC"
+    _, patched = await api.call("PATCH", f"/api/events/{event['id']}", admin_token, expect=200, json={"name": "Kept"})
+    assert patched["event"]["timeZone"] == "UTC"
+
+
+async def test_time_zone_default_comes_from_the_config(aiohttp_client, make_app, database_url):
+    api = Api(await aiohttp_client(make_app(time_zone="Asia/Seoul")))
+    admin = await api.admin(database_url)
+    _, created = await api.call("POST", "/api/events", admin, expect=201, json=ZONED)
+    assert created["event"]["timeZone"] == "Asia/Seoul"
+    _, chosen = await api.call("POST", "/api/events", admin, expect=201, json={**ZONED, "timeZone": "America/New_York"})
+    assert chosen["event"]["timeZone"] == "America/New_York"
+
+
+@pytest.mark.parametrize("bad", ["Mars/Olympus_Mons", "asia/seoul", "GMT+25", "", "localtime", "../../etc/passwd",
+                                 "Asia/Seoul\n", 9, None])
+async def test_time_zone_must_be_an_iana_name(api, admin_token, bad):
+    status, err = await api.call("POST", "/api/events", admin_token, json={**ZONED, "timeZone": bad})
+    assert status == 400 and err["error"]["code"] == "validation_error"
+    assert list(err["error"]["details"]) == ["timeZone"], err
+    event = await api.create_event(admin_token)
+    status, err = await api.call("PATCH", f"/api/events/{event['id']}", admin_token, json={"timeZone": bad})
+    assert status == 400 and list(err["error"]["details"]) == ["timeZone"], err
+    if isinstance(bad, str):
+        assert "IANA" in err["error"]["message"] and "timeZone" in err["error"]["message"]
+    _, unchanged = await api.call("GET", f"/api/events/{event['id']}", expect=200)
+    assert unchanged["event"]["timeZone"] == "UTC"
+
+
+def test_ticketd_time_zone_env():
+    assert Config.from_env({}).time_zone == "UTC"
+    assert Config.from_env({"TICKETD_TIME_ZONE": " Asia/Seoul "}).time_zone == "Asia/Seoul"
+    for bad in ("Seoul", "KST+9", "localtime"):
+        with pytest.raises(ConfigError, match="TICKETD_TIME_ZONE"):
+            Config.from_env({"TICKETD_TIME_ZONE": bad})

@@ -15,11 +15,11 @@ LANGS = ("en", "ko")
 CATALOGUES = {lang: json.loads((STATIC / "i18n" / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGS}
 # Intl.PluralRules categories each language uses for integers.
 PLURAL_FORMS = {"en": {"one", "other"}, "ko": {"other"}}
-# CONTRACT.md's error codes, plus the client's own for a failed fetch.
+# CONTRACT.md's error codes, plus the client's own: a failed fetch, a browser without Web Workers.
 ERROR_CODES = ("sold_out seat_unavailable queue_required limit_exceeded reservation_expired rate_limited "
                "unavailable validation_error unauthorized forbidden not_found email_taken invalid_state "
                "idempotency_key_reused sale_not_started challenge_required payload_too_large "
-               "method_not_allowed internal_error network_error").split()
+               "method_not_allowed internal_error network_error workers_unavailable").split()
 # Keys the pages build at run time from a value (`conn.${state}` and the like).
 DYNAMIC = {
     "conn": ("connecting", "open", "reconnecting", "closed"),
@@ -130,3 +130,27 @@ def test_korean_uses_the_words_korean_ticket_sites_use():
     assert "대기열" in ko["events.queueActive"]
     assert "잔여" in ko["events.left"]["other"]
     assert ko["seats.label"] == "{section}구역 {row}열 {number}번"
+
+
+def _final_consonant(syllable: str) -> int:
+    """The final consonant (받침) index of a Hangul syllable: 0 for none, 8 for ㄹ."""
+    return (ord(syllable) - 0xAC00) % 28
+
+
+def test_korean_particles_agree_with_the_words_they_follow():
+    """‘{mode}’으로: every mode's name ends in a consonant other than ㄹ, so 으로, not (으)로."""
+    ko = CATALOGUES["ko"]
+    modes = [ko[f"admin.modeValue.{mode}"] for mode in DYNAMIC["admin.modeValue"]]
+    assert all(_final_consonant(name[-1]) not in (0, 8) for name in modes), modes
+    assert "’으로 " in ko["admin.modeNow"] and "(으)로" not in ko["admin.modeNow"]
+
+
+def test_korean_wording_reads_naturally():
+    ko = CATALOGUES["ko"]
+    assert ko["event.announce.few"]["other"] == "{name} {count}매 남았습니다."     # not 잔여 … 남았습니다
+    assert ko["event.announce.soldOut"] == "{name} 티켓이 매진되었습니다."
+    assert ko["event.announce.back"] == "{name} 티켓을 다시 예매할 수 있습니다."
+    assert ko["event.seatCount"]["other"] == "{count}석"
+    assert ko["event.seatsLeft"]["other"] == "잔여석 {count}석"
+    assert ko["reservation.confirmed.body"] == "즐겁게 관람하세요."
+    assert "먼저 입장해도 유리하지 않습니다" in ko["queue.prequeue.fair"]

@@ -8,6 +8,7 @@ import os
 import types
 from typing import Mapping, NamedTuple
 
+from .events import DEFAULT_TIME_ZONE, TIME_ZONES
 from .gate.returns import allowed_origins
 
 
@@ -81,6 +82,14 @@ def _currency(value: str) -> str:
     return code
 
 
+def _time_zone(value: str) -> str:
+    zone = value.strip()
+    if zone not in TIME_ZONES:
+        raise ConfigError("TICKETD_TIME_ZONE must be an IANA time zone name such as Asia/Seoul or Europe/Berlin, "
+                          f"not {value!r}")
+    return zone
+
+
 def _networks(value: str) -> tuple:
     try:
         return tuple(ipaddress.ip_network(part, strict=False) for part in _csv(value))
@@ -130,6 +139,8 @@ class Config:
     trusted_proxies: tuple = ()
     # ISO 4217 code for events created without one.
     currency: str = "EUR"
+    # IANA time zone of events created without one.
+    time_zone: str = DEFAULT_TIME_ZONE
     # The gate: the admission tokens' issuer, the sites the gate page may send visitors back
     # to (exact origins), the admission cookie's Domain.
     issuer: str = "ticketd"
@@ -166,6 +177,7 @@ class Config:
             instance_id=env.get("TICKETD_INSTANCE_ID", ""),
             trusted_proxies=_networks(env.get("TICKETD_TRUSTED_PROXIES", "")),
             currency=_currency(env.get("TICKETD_CURRENCY", "EUR")),
+            time_zone=_time_zone(env.get("TICKETD_TIME_ZONE", DEFAULT_TIME_ZONE)),
             issuer=env.get("TICKETD_ISSUER", "ticketd"),
             gate_origins=_origins(env.get("TICKETD_GATE_ORIGINS", "")),
             gate_cookie_domain=env.get("TICKETD_GATE_COOKIE_DOMAIN", "").strip(),

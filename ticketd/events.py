@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 import string
+import zoneinfo
 
 from . import db, errors
 
 EVENT_COLUMNS = """
-SELECT id, name, venue, starts_at, currency, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
+SELECT id, name, venue, starts_at, currency, time_zone, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
        queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits,
        EXISTS (SELECT 1 FROM seats s WHERE s.event_id = e.id) AS has_seats
 FROM events e"""
@@ -26,11 +27,12 @@ FROM seats WHERE event_id = %s ORDER BY id
 """
 SELECT_SEAT_STATUSES = "SELECT id, status FROM seats WHERE event_id = %s AND id = ANY(%s)"
 INSERT_EVENT = """
-INSERT INTO events (name, venue, starts_at, currency, sale_starts_at, max_per_customer, queue_mode, queue_capacity,
-                    queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute, queue_challenge_bits)
-VALUES (%(name)s, %(venue)s, %(starts_at)s, %(currency)s, %(sale_starts_at)s, %(max_per_customer)s, %(mode)s,
-        %(capacity)s,
-        %(session_seconds)s, %(prequeue_seconds)s, %(admit_per_minute)s, %(challenge_bits)s) RETURNING id
+INSERT INTO events (name, venue, starts_at, currency, time_zone, sale_starts_at, max_per_customer, queue_mode,
+                    queue_capacity, queue_session_seconds, queue_prequeue_seconds, queue_admit_per_minute,
+                    queue_challenge_bits)
+VALUES (%(name)s, %(venue)s, %(starts_at)s, %(currency)s, %(time_zone)s, %(sale_starts_at)s, %(max_per_customer)s,
+        %(mode)s, %(capacity)s, %(session_seconds)s, %(prequeue_seconds)s, %(admit_per_minute)s,
+        %(challenge_bits)s) RETURNING id
 """
 INSERT_TICKET_TYPE = """
 INSERT INTO ticket_types (event_id, name, price, total, available, max_per_order, seated)
@@ -46,8 +48,8 @@ ORDER BY r.ord, n
 # PATCH: only the fields given change; each is "column = %(column)s" from this fixed list.
 UPDATE_EVENT = "UPDATE events SET {assignments}, updated_at = now() WHERE id = %(id)s RETURNING id"
 UPDATABLE = {
-    "name": "name", "venue": "venue", "starts_at": "starts_at", "sale_starts_at": "sale_starts_at",
-    "max_per_customer": "max_per_customer",
+    "name": "name", "venue": "venue", "starts_at": "starts_at", "time_zone": "time_zone",
+    "sale_starts_at": "sale_starts_at", "max_per_customer": "max_per_customer",
 }
 UPDATABLE_QUEUE = {
     "mode": "queue_mode", "capacity": "queue_capacity", "session_seconds": "queue_session_seconds",
@@ -63,6 +65,12 @@ SELECT_QUEUE_SETTINGS = QUEUE_SETTINGS_COLUMNS + " WHERE id = %s"
 # Events whose waiting room needs its settings in Redis (and any asked for by id).
 SELECT_QUEUED_EVENTS = (QUEUE_SETTINGS_COLUMNS
                         + " WHERE queue_mode <> 'off' OR sale_starts_at IS NOT NULL OR id = ANY(%s)")
+
+# The IANA names an event's time zone may have: the tz database's zones and links, less
+# "localtime" (the machine's own zone, not a place) and "Factory" (a placeholder); UTC, the
+# default, even on a machine without the database.
+TIME_ZONES = frozenset((zoneinfo.available_timezones() - {"localtime", "Factory"}) | {"UTC"})
+DEFAULT_TIME_ZONE = "UTC"
 
 # The largest stadiums seat about 100,000; more in one request is a mistake or an attack.
 MAX_SEATS = 100_000
@@ -91,6 +99,7 @@ def _event_view(row: dict, ticket_types: list[dict], queue_active: bool) -> dict
         "venue": row["venue"],
         "startsAt": row["starts_at"],
         "currency": row["currency"],
+        "timeZone": row["time_zone"],
         "saleStartsAt": row["sale_starts_at"],
         "maxPerCustomer": row["max_per_customer"],
         "ticketTypes": [ticket_type_view(t) for t in ticket_types],
@@ -218,7 +227,7 @@ async def create_event(pool, data: dict) -> int:
     async with db.transaction(pool) as cur:
         await cur.execute(INSERT_EVENT, {
             "name": data["name"], "venue": data["venue"], "starts_at": data["starts_at"],
-            "currency": data.get("currency", "EUR"),
+            "currency": data.get("currency", "EUR"), "time_zone": data.get("time_zone", DEFAULT_TIME_ZONE),
             "sale_starts_at": data.get("sale_starts_at"), "max_per_customer": data.get("max_per_customer"),
             **{key: DEFAULT_QUEUE[key] if queue[key] is None else queue[key] for key in DEFAULT_QUEUE}})
         event_id = (await cur.fetchone())["id"]

@@ -72,6 +72,7 @@ async def create_event(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.CreateEventRequest())
     app = request.app
     body.setdefault("currency", app[appkeys.config].currency)
+    body.setdefault("time_zone", app[appkeys.config].time_zone)
     created = await events.create_event(app[appkeys.db], body)
     await app[appkeys.waiting_room].event_created(created)
     return json_response({"event": await load_event(app, created)}, status=201)

@@ -8,8 +8,11 @@ import datetime
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..codec import is_id
+from ..events import TIME_ZONES
 
 QUEUE_MODES = ("off", "on", "auto")
+# Where an event takes place: its pages show its times in this zone. The description lists every name.
+TIME_ZONE = validate.OneOf(sorted(TIME_ZONES), error="Not an IANA time zone name such as Asia/Seoul or Europe/Berlin")
 
 
 class Strict(Schema):
@@ -122,30 +125,29 @@ class SeatingRequest(Strict):
                            validate=validate.Length(min=1, max=50))
 
 
-class CreateEventRequest(Strict):
+class UpdateEventRequest(Strict):
+    name = Text(validate=validate.Length(min=1, max=200))
+    venue = Text(validate=validate.Length(min=1, max=200))
+    starts_at = Moment(data_key="startsAt")
+    time_zone = fields.String(data_key="timeZone", validate=TIME_ZONE)
+    sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
+    max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=10_000))
+    queue = fields.Nested(QueueSettings)
+
+
+class CreateEventRequest(UpdateEventRequest):
+    """Everything a change may set, with the name, venue and start required, plus the
+    currency and what is on sale (fixed once created)."""
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     venue = Text(required=True, validate=validate.Length(min=1, max=200))
     starts_at = Moment(data_key="startsAt", required=True)
     # \Z, not $ (which takes "EUR\n"); the description says it in JSON Schema's regex dialect.
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code such as EUR or KRW"),
                              metadata={"pattern": "^[A-Z]{3}$"})
-    sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
-    max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
-                                      validate=validate.Range(min=1, max=10_000))
     ticket_types = fields.List(fields.Nested(TicketTypeRequest), data_key="ticketTypes", required=True,
                                validate=validate.Length(min=1, max=50))
     seating = fields.Nested(SeatingRequest)
-    queue = fields.Nested(QueueSettings)
-
-
-class UpdateEventRequest(Strict):
-    name = Text(validate=validate.Length(min=1, max=200))
-    venue = Text(validate=validate.Length(min=1, max=200))
-    starts_at = Moment(data_key="startsAt")
-    sale_starts_at = SaleTime(data_key="saleStartsAt", allow_none=True)
-    max_per_customer = fields.Integer(data_key="maxPerCustomer", strict=True, allow_none=True,
-                                      validate=validate.Range(min=1, max=10_000))
-    queue = fields.Nested(QueueSettings)
 
 
 class ReservationItemRequest(Strict):
@@ -247,6 +249,7 @@ class Event(Schema):
     venue = _always(fields.String())
     startsAt = _always(fields.DateTime())
     currency = _always(fields.String())
+    timeZone = _always(fields.String())
     saleStartsAt = _always(fields.DateTime(allow_none=True))
     maxPerCustomer = _always(fields.Integer(allow_none=True))
     ticketTypes = _always(fields.List(fields.Nested(TicketType)))
