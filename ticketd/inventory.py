@@ -6,7 +6,13 @@ confirmation also ``PurchaseConfirmed``).
 Overselling is impossible by construction: every hold takes the row locks of the seats
 and ticket types it touches, always in the same order (reservation, seats by id, ticket
 types by id) so concurrent holds and releases queue behind each other instead of
-deadlocking, and a CHECK on ``ticket_types.available`` backs the arithmetic.
+deadlocking; stock is taken by one conditional UPDATE per ticket type (``available >=
+quantity``), and a CHECK on ``ticket_types.available`` backs the arithmetic.
+
+A ticket type's row is the one every buyer of that type waits for, so a hold takes it as
+late as it can: everything else (the reservation, its seats) is written first, and from
+the stock's UPDATE to the COMMIT there is nothing else to wait for (the item is written by
+the same statement, the answer is built here rather than read back).
 """
 
 from __future__ import annotations
@@ -41,17 +47,25 @@ LOCK_SEATS = """
 SELECT id, ticket_type_id, status, section, row, number FROM seats
 WHERE event_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
 """
-LOCK_TICKET_TYPES = """
+SELECT_TICKET_TYPES = """
 SELECT id, name, available, max_per_order, seated FROM ticket_types
-WHERE event_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
+WHERE event_id = %s AND id = ANY(%s) ORDER BY id
 """
-TAKE_STOCK = "UPDATE ticket_types SET available = available - %s WHERE id = %s"
+# The stock and the item in one statement: the row stays locked from here to the COMMIT.
+TAKE_STOCK = """
+WITH taken AS (
+    UPDATE ticket_types SET available = available - %(quantity)s
+    WHERE id = %(type_id)s AND available >= %(quantity)s RETURNING id)
+INSERT INTO reservation_items (reservation_id, ticket_type_id, quantity)
+SELECT %(reservation_id)s, id, %(quantity)s FROM taken RETURNING ticket_type_id
+"""
+SELECT_AVAILABLE = "SELECT available FROM ticket_types WHERE id = %s"
 RETURN_STOCK = "UPDATE ticket_types SET available = available + %s WHERE id = %s"
 INSERT_RESERVATION = """
 INSERT INTO reservations (id, user_id, event_id, status, seat_ids, expires_at)
 VALUES (%s, %s, %s, 'pending', %s, now() + make_interval(secs => %s))
+RETURNING id, event_id, status, seat_ids, expires_at, created_at
 """
-INSERT_ITEM = "INSERT INTO reservation_items (reservation_id, ticket_type_id, quantity) VALUES (%s, %s, %s)"
 HOLD_SEATS = "UPDATE seats SET status = 'held', reservation_id = %s WHERE id = ANY(%s)"
 SELL_SEATS = "UPDATE seats SET status = 'sold' WHERE reservation_id = %s"
 LOCK_RESERVATION_SEATS = "SELECT id FROM seats WHERE reservation_id = %s ORDER BY id FOR UPDATE"
@@ -159,17 +173,21 @@ class Inventory:
             seated_counts = await _lock_seats(cur, event_id, seat_ids)
             type_ids = sorted(set(wanted) | set(seated_counts))
             quantities = {t: wanted.get(t, 0) + seated_counts.get(t, 0) for t in type_ids}
-            await _lock_ticket_types(cur, event_id, wanted, quantities)
+            types = await _ticket_types(cur, event_id, wanted, quantities)
 
             await cur.execute(INSERT_RESERVATION, (str(reservation_id), user_id, event_id, seat_ids,
                                                    self.hold_seconds))
-            for type_id, quantity in quantities.items():
-                await cur.execute(TAKE_STOCK, (quantity, type_id))
-                await cur.execute(INSERT_ITEM, (str(reservation_id), type_id, quantity))
+            created = await cur.fetchone()
             if seat_ids:
                 await cur.execute(HOLD_SEATS, (str(reservation_id), seat_ids))
-            await cur.execute(SELECT_OWN_RESERVATION, (str(reservation_id), user_id))
-            reservation = reservation_view(await cur.fetchone())
+            for type_id, quantity in quantities.items():     # by id: the order every hold locks in
+                await cur.execute(TAKE_STOCK, {"quantity": quantity, "type_id": type_id,
+                                               "reservation_id": str(reservation_id)})
+                if await cur.fetchone() is None:     # taken meanwhile: what is left now
+                    await cur.execute(SELECT_AVAILABLE, (type_id,))
+                    raise _sold_out(types[type_id], (await cur.fetchone())["available"])
+            reservation = reservation_view({**created, "items": [{"ticketTypeId": str(t), "quantity": q}
+                                                             for t, q in quantities.items()]})
         metrics.RESERVATIONS.labels(outcome="held").inc()
         await self._feed.emit(StockChanged(event_id, tuple(seat_ids)))
         return reservation, True
@@ -273,9 +291,11 @@ async def _lock_seats(cur, event_id: int, seat_ids: list[int]) -> dict[int, int]
     return counts
 
 
-async def _lock_ticket_types(cur, event_id: int, wanted: dict[int, int], quantities: dict[int, int]) -> None:
-    """Lock the ticket types and check each against its stock and per-order limit."""
-    await cur.execute(LOCK_TICKET_TYPES, (event_id, list(quantities)))
+async def _ticket_types(cur, event_id: int, wanted: dict[int, int], quantities: dict[int, int]) -> dict[int, dict]:
+    """The ticket types, each checked against its per-order limit and (without a lock: the
+    stock's UPDATE decides) its stock, so that a sold-out type fails before anything is
+    written."""
+    await cur.execute(SELECT_TICKET_TYPES, (event_id, list(quantities)))
     types = {t["id"]: t for t in await cur.fetchall()}
     unknown = [t for t in wanted if t not in types]
     if unknown:
@@ -291,10 +311,13 @@ async def _lock_ticket_types(cur, event_id: int, wanted: dict[int, int], quantit
             raise errors.LimitExceeded(
                 f"At most {ticket_type['max_per_order']} {ticket_type['name']} tickets per order",
                 {"ticketTypeId": str(type_id), "maxPerOrder": ticket_type["max_per_order"]})
-        left = ticket_type["available"]
-        if quantity > left:
-            raise errors.SoldOut(_left(ticket_type["name"], left),
-                                 {"ticketTypeId": str(type_id), "available": left})
+        if quantity > ticket_type["available"]:
+            raise _sold_out(ticket_type, ticket_type["available"])
+    return types
+
+
+def _sold_out(ticket_type: dict, left: int) -> errors.SoldOut:
+    return errors.SoldOut(_left(ticket_type["name"], left), {"ticketTypeId": str(ticket_type["id"]), "available": left})
 
 
 def _left(name: str, left: int) -> str:
