@@ -1,4 +1,8 @@
-"""One aiohttp session for the whole crowd, speaking only to the ``--url`` origin.
+"""The crowd's HTTP and WebSocket sessions, speaking only to the ``--url`` origin.
+
+Requests share a bounded pool of keep-alive connections; each fan's socket is a connection
+of its own, outside that pool, so thousands of open sockets never leave a request waiting
+for a free connection.
 
 Every request goes through :meth:`Api.call`, which never raises for HTTP or network
 failures: it returns a :class:`Reply` and counts the failure by the contract's error code
@@ -62,9 +66,10 @@ class Target:
 
 
 class Api:
-    def __init__(self, session: aiohttp.ClientSession, target: Target, errors: ErrorCounts,
-                 timeout: float):
+    def __init__(self, session: aiohttp.ClientSession, ws_session: aiohttp.ClientSession, target: Target,
+                 errors: ErrorCounts, timeout: float):
         self.session = session
+        self.ws_session = ws_session
         self.target = target
         self.errors = errors
         self.server_errors = 0
@@ -72,6 +77,12 @@ class Api:
         self.requests = 0
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.ws_connect_seconds = Samples()
+        # Sockets open at once stay within the open-files limit, the requests' pool beside
+        # them: a fan refused one polls instead, as the page does while its socket is down.
+        self.socket_budget: int | None = None
+        self.sockets_refused = 0
+        self._sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self._connecting = 0     # sockets being opened: their files are already taken
 
     def count_failure(self, status: int, code: str) -> None:
         self.errors[code] += 1
@@ -143,13 +154,20 @@ class Api:
 
     async def ws_connect(self, token: str | None = None) -> aiohttp.ClientWebSocketResponse | None:
         """A socket on ``/ws`` (``?token=`` when given), or None after counting why not."""
+        if self.socket_budget is not None and len(self._sockets) + self._connecting >= self.socket_budget:
+            self._sockets = [ws for ws in self._sockets if not ws.closed]
+            if len(self._sockets) + self._connecting >= self.socket_budget:
+                self.sockets_refused += 1
+                return None
         url = self.target.ws + (f"?token={urllib.parse.quote(token)}" if token else "")
         started = time.monotonic()
+        self._connecting += 1
         try:
-            ws = await self.session.ws_connect(
+            ws = await self.ws_session.ws_connect(
                 url, autoping=True, heartbeat=None, compress=0, max_msg_size=0,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0))
             self.ws_connect_seconds.add(time.monotonic() - started)
+            self._sockets.append(ws)
             return ws
         except aiohttp.WSServerHandshakeError as exc:
             self.count_failure(exc.status, f"ws_handshake_{exc.status}")
@@ -157,6 +175,8 @@ class Api:
             self.errors["ws_timeout"] += 1
         except (aiohttp.ClientError, OSError):
             self.errors["ws_connection_error"] += 1
+        finally:
+            self._connecting -= 1
         return None
 
 

@@ -96,6 +96,7 @@ class Crowd:
         self.loop_t0: float | None = None
         self.ended: float | None = None
         self.last_admission: float | None = None
+        self.first_purchase: float | None = None
         self.last_purchase: float | None = None
         self.accounts_path: str | None = None
         self.accounts_done = 0
@@ -172,6 +173,8 @@ class Crowd:
         self.purchases += 1
         self.sold += held.tickets
         self.purchase_ms.add(seconds * 1000)
+        if self.first_purchase is None:
+            self.first_purchase = now
         self.last_purchase = now
         self.timeline.bump("purchases", now)
         self.timeline.bump("tickets", now, held.tickets)

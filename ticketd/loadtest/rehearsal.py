@@ -172,6 +172,11 @@ def _stop_on_sigterm() -> None:
         pass
 
 
+# Keep-alive connections for the crowd's requests: each takes milliseconds, so a few
+# hundred serve tens of thousands of fans.
+HTTP_CONNECTIONS = 256
+
+
 def raise_open_files(needed: int) -> dict:
     """Lift RLIMIT_NOFILE to what the run needs (the hard limit too, when allowed)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -193,25 +198,28 @@ def raise_open_files(needed: int) -> dict:
 async def run(opts: Options, ui) -> tuple[dict, Crowd]:
     """The whole run: its summary, and the crowd (its timeline feeds the report)."""
     target = Target(opts.url)
-    # Each fan holds a queue socket and at most one request; the sampled sockets, stats
-    # polls and the process's own files come on top.
-    needed = 2 * opts.fans + opts.push_sockets + 256
+    # Each fan holds a queue socket; the sampled sockets, the requests' pool and the
+    # process's own files come on top.
+    needed = opts.fans + opts.push_sockets + HTTP_CONNECTIONS + 128
     open_files = raise_open_files(needed)
-    # Past the open-files limit, connections wait for a free one instead of failing.
-    limit = min(needed, max(64, open_files["limit"] - 64))
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300,
-                                     keepalive_timeout=60, enable_cleanup_closed=False)
-    async with aiohttp.ClientSession(connector=connector, trust_env=False,
-                                     cookie_jar=aiohttp.DummyCookieJar(),
-                                     timeout=aiohttp.ClientTimeout(total=opts.http_timeout)) as session:
-        api = Api(session, target, ErrorCounts(), opts.http_timeout)
+    session_options = dict(trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                           timeout=aiohttp.ClientTimeout(total=opts.http_timeout))
+    requests = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, limit_per_host=0, ttl_dns_cache=300,
+                                    keepalive_timeout=60, enable_cleanup_closed=False)
+    sockets = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=False)
+    async with aiohttp.ClientSession(connector=requests, **session_options) as session, \
+            aiohttp.ClientSession(connector=sockets, **session_options) as ws_session:
+        api = Api(session, ws_session, target, ErrorCounts(), opts.http_timeout)
+        api.socket_budget = open_files["limit"] - HTTP_CONNECTIONS - 128
         c = Crowd(opts, api)
         c.open_files = open_files
         c.notes.append(RATE_LIMIT_NOTE)
         if open_files["limit"] < needed:
-            c.warnings.append(f"open-files limit is {open_files['limit']} and could not be raised to the "
-                              f"{needed} the run may need (2 per fan): connections are capped at {limit}, so "
-                              "fans may wait for one; raise it with ulimit -n (hard limit) for a faithful run")
+            c.warnings.append(f"the open-files limit is {open_files['limit']:,} and could not be raised to the "
+                              f"{needed:,} this run needs (a socket per fan, {opts.push_sockets} watching sockets "
+                              f"and {HTTP_CONNECTIONS} for requests): at most {api.socket_budget:,} sockets are "
+                              "open at once and the fans past that poll their status instead (socketsRefused); "
+                              "raise the hard limit (ulimit -Hn) or use fewer --fans")
         ui.start(c)
         ui.note(f"note: {RATE_LIMIT_NOTE}")
         _stop_on_sigterm()

@@ -39,6 +39,8 @@ def build(c) -> dict:
         "purchases": len(confirmed),
         "oversold": None if c.oversell is None else c.oversell["oversold"],
         "purchasesPerSecond": rate(c.purchases, c.t0, c.last_purchase),
+        # While it sold: from the first purchase to the last (the queue's forming left out).
+        "sellingPurchasesPerSecond": rate(c.purchases, c.first_purchase, c.last_purchase),
         "peakPurchasesPerSecond": c.timeline.peak("purchases"),
         "admissionsPerSecond": rate(c.admitted, c.t0, c.last_admission),
         "peakAdmissionsPerSecond": c.timeline.peak("admissions"),
@@ -58,6 +60,7 @@ def build(c) -> dict:
         "arrivalLagSeconds": c.arrival_lag.summary(1, 3),
         "wsConnectMs": c.api.ws_connect_seconds.summary(1000, 1),
         "pushSockets": c.push_sockets_joined,
+        "socketsRefused": c.api.sockets_refused,
         "reconnects": c.reconnects,
         "seqGaps": c.seq_gaps,
         "powSolves": c.solver.solves if c.solver else 0,
@@ -144,7 +147,9 @@ def rows(s: dict) -> list[tuple[str, str]]:
          + "  (fans told each at least once)"),
         ("Done / gave up", f"{s['done']:,} / {s['gaveUp']:,}" + (f" ({s['unfinished']:,} unfinished)" if s["unfinished"] else "")),
         ("Tickets sold", f"{s['sold']:,} of {s['stock']:,} in {s['purchases']:,} purchases"),
-        ("Purchases/s", f"{s['purchasesPerSecond']:.2f} (peak {s['peakPurchasesPerSecond']} in one second)"),
+        ("Purchases/s", f"{s['purchasesPerSecond']:.2f} from the first arrival, "
+                        f"{s['sellingPurchasesPerSecond']:.2f} while selling "
+                        f"(peak {s['peakPurchasesPerSecond']} in one second)"),
         ("Admissions/s", f"{s['admissionsPerSecond']:.2f} (peak {s['peakAdmissionsPerSecond']})"),
         ("Queue wait p50 / p99", f"{fmt(q['p50'], ' s', 2)} / {fmt(q['p99'], ' s', 2)}  (first check → admission)"),
         ("Purchase p50 / p99", f"{fmt(p['p50'], ' ms')} / {fmt(p['p99'], ' ms')}  (hold + confirm HTTP)"),
