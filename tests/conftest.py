@@ -11,14 +11,13 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-import redis as redis_sync
 
 from ticketd import embedded
 from ticketd.app import create_app
 from ticketd.auth import TokenSigner, hash_password
 from ticketd.config import Config
 
-from helpers import FIGURES, FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api
+from helpers import FIGURES, FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api, clean
 from openapi_check import OpenApiCheck
 from servers import RedisServer, TicketdProcess
 
@@ -44,22 +43,9 @@ def redis_url():
     server.stop()
 
 
-def _clean(database_url: str, redis_url: str) -> None:
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('users') IS NOT NULL")
-        if cur.fetchone()[0]:
-            cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                        "WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'")
-            cur.execute(f"TRUNCATE {cur.fetchone()[0]} RESTART IDENTITY CASCADE")
-    conn.close()
-    client = redis_sync.Redis.from_url(redis_url)
-    client.flushdb()
-    client.close()
-
-
 @pytest.fixture
 def clean_state(database_url, redis_url):
-    _clean(database_url, redis_url)
+    clean(database_url, redis_url)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import os
 import time
 
 import psycopg2
+import redis as redis_sync
 
 from ticketd import auth, db
 from ticketd.auth import TokenSigner
@@ -139,3 +140,17 @@ async def statuses(api, event_id, tokens) -> list[dict]:
 
 def queue_event(capacity: int = 2, mode: str = "on", session: int = 600) -> dict:
     return {"mode": mode, "capacity": capacity, "sessionSeconds": session}
+
+
+def clean(database_url: str, redis_url: str) -> None:
+    """Empty the test database (every table but the migrations') and Redis."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('users') IS NOT NULL")
+        if cur.fetchone()[0]:
+            cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                        "WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'")
+            cur.execute(f"TRUNCATE {cur.fetchone()[0]} RESTART IDENTITY CASCADE")
+    conn.close()
+    client = redis_sync.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()

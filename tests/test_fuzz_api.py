@@ -38,8 +38,7 @@ from ticketd.auth import TokenSigner, hash_password
 from ticketd.codec import dumps, loads
 from ticketd.config import Config
 
-from conftest import _clean
-from helpers import FUZZ_COUNTS, TEST_SECRET, USER_PASSWORD
+from helpers import FUZZ_COUNTS, clean, TEST_SECRET, USER_PASSWORD
 from servers import TicketdProcess
 
 # The description the server serves at /api/openapi.json, built by the same code (the
@@ -206,7 +205,7 @@ def _seed(url: str, admin: str, user: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(database_url, redis_url):
-    _clean(database_url, redis_url)
+    clean(database_url, redis_url)
     proc = TicketdProcess(database_url, redis_url, TEST_SECRET, "fuzz", TICKETD_RATE_LIMITS="off").start()
     try:
         assert requests.get(proc.url + "/api/openapi.json").json() == SPEC
