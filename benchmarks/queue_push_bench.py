@@ -11,9 +11,12 @@ It prints:
 - the server's CPU (utime + stime from /proc, as a share of one core) over --seconds of
   that, and over as long with the sockets connected but nothing moving (the floor: the
   heartbeat, the ticks);
-- how stale the shown positions get: each second, the time since every socket's last
-  push, as p50 / p99 / max over all sockets and samples (every position changes every
-  tick, so that is how old what it shows is);
+- how stale the shown positions get: each second every socket's shown position is compared
+  with its true place in Redis (one pipelined ZRANK per shopper); where they differ, the
+  socket's staleness is the time since its last push (an upper bound on how long it has
+  been wrong), else 0; as p50 / p99 / max over all sockets and samples, with the share of
+  samples that were wrong, and the time since the last push (the old measure) beside it;
+- sockets the server closed (a cut slow client would stop hearing anything);
 - pushes received per second.
 
     .venv/bin/python benchmarks/queue_push_bench.py [--sockets 20000] [--seconds 30] [--server-tree DIR]
@@ -75,10 +78,14 @@ class QueueSocket(asyncio.Protocol):
         self.last_push = 0.0
         self.position = None
         self.pushes = 0
+        self.closed = False
 
     def connection_made(self, transport):
         self.transport = transport
         transport.write(self.request)
+
+    def connection_lost(self, exc):
+        self.closed = True
 
     def data_received(self, data):
         self.buf += data
@@ -120,17 +127,18 @@ class QueueSocket(asyncio.Protocol):
             if not self.joined.done():
                 self.joined.set_result(msg.get("ok"))
             self.last_push = time.monotonic()
+            self.position = (msg.get("data") or {}).get("position")
         elif msg.get("op") == "event":
             self.last_push = time.monotonic()
             self.pushes += 1
             self.position = msg["data"].get("position")
 
 
-async def open_sockets(port: int, eid: int, users: list[int]) -> list[QueueSocket]:
+async def open_sockets(port: int, eid: int, users: list[int]) -> list[tuple[int, QueueSocket]]:
     signer = TokenSigner(SECRET, 86400)
     loop = asyncio.get_running_loop()
     sem = asyncio.Semaphore(100)
-    sockets: list[QueueSocket] = []
+    sockets: list[tuple[int, QueueSocket]] = []
 
     async def open_socket(user: int) -> None:
         joined = loop.create_future()
@@ -139,28 +147,46 @@ async def open_sockets(port: int, eid: int, users: list[int]) -> list[QueueSocke
                 lambda: QueueSocket(f"/ws?token={signer.issue(user, 'user')}", f"queue:{eid}", joined),
                 "127.0.0.1", port)
             assert await asyncio.wait_for(joined, 120), "join refused"
-        sockets.append(proto)
+        sockets.append((user, proto))
     await asyncio.gather(*[open_socket(u) for u in users])
     return sockets
 
 
-def client_process(port: int, eid: int, users: list[int], conn) -> None:
+def client_process(port: int, eid: int, users: list[int], redis_url: str, conn) -> None:
     """One share of the sockets, in its own process (one process may hold 20,000 files here)."""
     async def run():
         sockets = await open_sockets(port, eid, users)
+        redis = aioredis.Redis.from_url(redis_url)
+        queue_key = event_keys(eid).queue
         conn.send(("joined", len(sockets)))
         windows = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         results = []
         for start, end in windows:
             await asyncio.sleep(max(0.0, start - time.time()))
-            ages, before = [], sum(s.pushes for s in sockets)
+            ages, stale, wrong = [], [], 0
+            before = sum(s.pushes for _, s in sockets)
             while time.time() < end:
                 await asyncio.sleep(1)
+                pipe = redis.pipeline(transaction=False)
+                for user, _ in sockets:
+                    pipe.zrank(queue_key, str(user))
+                ranks = await pipe.execute()
                 now = time.monotonic()
-                ages.extend(now - s.last_push for s in sockets)
-            results.append((ages, sum(s.pushes for s in sockets) - before))
+                for (_, s), rank in zip(sockets, ranks):
+                    if rank is None or s.closed:     # admitted or gone: no position to show
+                        continue
+                    age = now - s.last_push
+                    ages.append(age)
+                    if s.position != rank + 1:
+                        wrong += 1
+                        stale.append(age)
+                    else:
+                        stale.append(0.0)
+            results.append((ages, stale, wrong, sum(s.pushes for _, s in sockets) - before,
+                            sum(s.closed for _, s in sockets)))
         conn.send(("done", results))
-        for s in sockets:
+        await redis.aclose()
+        for _, s in sockets:
             s.transport.abort()
     os.sched_setaffinity(0, {1})
     try:
@@ -204,7 +230,7 @@ async def bench(args, redis_url: str, url: str, pid: int) -> None:
     for share in shares:
         parent, child = ctx.Pipe()
         pipes.append(parent)
-        procs.append(ctx.Process(target=client_process, args=(port, eid, share, child)))
+        procs.append(ctx.Process(target=client_process, args=(port, eid, share, redis_url, child)))
     joined = 0
     for proc in procs:
         proc.start()
@@ -229,22 +255,30 @@ async def bench(args, redis_url: str, url: str, pid: int) -> None:
                     await redis.zrem(keys.admitted, *admitted)
             await asyncio.sleep(0.5)
         results.append((cpu_seconds(pid) - cpu_before) / (time.time() - t0))
-    ages, pushes = [[], []], [0, 0]
+    ages, stale, wrong, pushes, closed = [[], []], [[], []], [0, 0], [0, 0], 0
     for parent in pipes:
         _, per_window = await loop.run_in_executor(None, parent.recv)
-        for i, (window_ages, count) in enumerate(per_window):
+        for i, (window_ages, window_stale, window_wrong, count, gone) in enumerate(per_window):
             ages[i].extend(window_ages)
+            stale[i].extend(window_stale)
+            wrong[i] += window_wrong
             pushes[i] += count
+        closed += gone
     for proc in procs:
         proc.join(30)
     queued = await redis.zcard(keys.queue)
-    moving = sorted(ages[1])
+    moving, off = sorted(ages[1]), sorted(stale[1])
     print(f"server CPU, {joined:,} waiting sockets, nothing moving:  {100 * results[0]:5.1f} % of a core "
           f"({pushes[0] / args.seconds:,.0f} pushes/s)")
     print(f"server CPU, admissions running ({args.capacity} a tick):  {100 * results[1]:5.1f} % of a core "
           f"({pushes[1] / args.seconds:,.0f} pushes/s; {queued:,} still queued at the end)")
-    print(f"age of the shown position while admissions run: p50 {statistics.median(moving):.2f} s, "
-          f"p99 {moving[int(0.99 * (len(moving) - 1))]:.2f} s, max {moving[-1]:.2f} s")
+    print(f"staleness of the shown position while admissions run (0 when it is right): p50 "
+          f"{statistics.median(off):.2f} s, p99 {off[int(0.99 * (len(off) - 1))]:.2f} s, max {off[-1]:.2f} s; "
+          f"{100 * wrong[1] / max(len(off), 1):.1f} % of {len(off):,} samples showed a position other than the "
+          f"true one")
+    print(f"time since the last push, the same samples: p50 {statistics.median(moving):.2f} s, "
+          f"p99 {moving[int(0.99 * (len(moving) - 1))]:.2f} s, max {moving[-1]:.2f} s; "
+          f"{closed:,} sockets closed by the server")
     await http.close()
     await redis.aclose()
 
