@@ -216,18 +216,20 @@
 
   /** The server's time now (ms): its clock, not the device's (see Ticketd.clock). */
   const serverNow = () => global.Ticketd.clock.now();
+  /** The earliest the server's time can be (ms): what openings wait for. */
+  const serverAtLeast = () => global.Ticketd.clock.atLeast();
 
   /**
    * A countdown to an ISO time on the server's clock; calls onTick(secondsLeft) as each
    * whole second passes (secondsLeft rounded up, so 0 only at the end) and onEnd once.
-   * Returns stop().
+   * ``now`` reads that clock (serverAtLeast for an opening). Returns stop().
    */
-  function countdown(iso, onTick, onEnd) {
+  function countdown(iso, onTick, onEnd, now = serverNow) {
     const end = new Date(iso).getTime();
     let done = false, timer = null;
     const tick = () => {
       clearTimeout(timer);
-      const leftMs = end - serverNow();
+      const leftMs = end - now();
       onTick(Math.max(0, Math.ceil(leftMs / 1000)));
       if (leftMs <= 0) {
         if (!done) { done = true; stop(); if (onEnd) onEnd(); }
@@ -269,5 +271,5 @@
   global.App = { $, h, T, session, call, requireLogin, loginUrl, renderHeader, languageSwitch: pageLanguageSwitch,
     getSocket, showError, showMessage,
     showAnnouncement, announcer, fmtMoney, fmtDate, fmtTime, fmtDuration, fmtWait, countdown, serverNow,
-    eventIdFromPath, uuid, start };
+    serverAtLeast, eventIdFromPath, uuid, start };
 })(window);

@@ -58,7 +58,9 @@
   // queue.prequeueSeconds before the sale and draws every place in it at random.
 
   const startMs = () => (event.saleStartsAt ? new Date(event.saleStartsAt).getTime() : null);
-  const saleOpen = () => !event || startMs() === null || startMs() <= App.serverNow();
+  // Open only once the server's clock has surely passed the start: a hold any earlier would
+  // be refused (sale_not_started).
+  const saleOpen = () => !event || startMs() === null || startMs() <= App.serverAtLeast();
   const hasQueue = () => Boolean(event.queue && event.queue.mode !== "off");
   const prequeueOpensMs = () => startMs() - 1000 * ((event.queue && event.queue.prequeueSeconds) || 0);
   let sale = { key: null, stop: null, stage: null };
@@ -90,7 +92,7 @@
       sale.stop = App.countdown(event.saleStartsAt, (s) => {
         left.textContent = fmtDuration(s);
         renderStage();
-      }, saleOpens);
+      }, saleOpens, App.serverAtLeast);
     }
     renderStage(true);
   }

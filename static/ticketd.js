@@ -106,6 +106,12 @@
     get offset() { return this.samples ? (this.lo + this.hi) / 2 : 0; },
     /** The server's time now, in ms since the epoch. */
     now() { return Date.now() + this.offset; },
+    /**
+     * The earliest the server's time can be now: a moment this has passed has surely passed
+     * on the server, so an opening (a sale's start) waits for it rather than for now(),
+     * which may run up to half a second ahead.
+     */
+    atLeast() { return Date.now() + (this.samples ? this.lo : 0); },
     /** Learn from one answer's Date header, sent and received at these device times. */
     sample(dateHeader, sentAt, receivedAt) {
       const at = Date.parse(dateHeader || "");
