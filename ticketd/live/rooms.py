@@ -60,9 +60,9 @@ class QueueRoom:
     one ``tick`` message per event; every instance turns it into its local members' own
     ``queue-update`` (or ``queue-admitted``, the moment they are let in).
 
-    Cheap at scale: a tick refreshes the front of the queue (the people about to be let in),
-    whoever was just admitted, and a rotating slice of the rest (each of them every
-    REFRESH_SECONDS); after the draw, everyone. A member is sent only what changed for them.
+    Cheap at scale: a tick refreshes the front of the queue (the people about to be let in;
+    a pre-queue no longer than the front counts as front), whoever was just admitted, and a
+    rotating slice of the rest (each of them every REFRESH_SECONDS); after the draw, everyone. A member is sent only what changed for them.
     Each member's pushes carry their own seq (see the hub), so a member not sent anything
     sees no gap."""
 
@@ -111,11 +111,13 @@ class QueueRoom:
             reply = await self._room.positions(event_id, chosen)
         except REDIS_DOWN:
             return [None] * len(identities)
-        self._front[event_id] = min(self.MAX_FRONT, max(self.MIN_FRONT, 2 * reply.capacity))
+        front = self._front[event_id] = min(self.MAX_FRONT, max(self.MIN_FRONT, 2 * reply.capacity))
+        # A pre-queue no longer than the front is all front: its length is news to each of them.
+        prequeue_rank = -1 if reply.prequeue_length <= front else self.MAX_FRONT
         pushes: dict[str, tuple] = {}
         for shopper, raw in zip(chosen, reply.statuses):
             status = self._status(raw, reply)
-            ranks[shopper] = int(raw[1:]) if raw.startswith("q") else self.MAX_FRONT
+            ranks[shopper] = int(raw[1:]) if raw.startswith("q") else prequeue_rank if raw == "p" else self.MAX_FRONT
             before = shown.get(shopper)
             if status == before:
                 continue
