@@ -9,15 +9,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ticketd import embedded
 from ticketd.app import create_app
-from ticketd.auth import TokenSigner, hash_password
 from ticketd.config import Config
 
-from helpers import FIGURES, FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, USER_PASSWORD, Api, clean
+from helpers import FIGURES, FUZZ_COUNTS, TEST_LIMITS, TEST_SECRET, Api, accounts, clean
 from openapi_check import OpenApiCheck
 from servers import RedisServer, TicketdProcess
 
@@ -112,21 +110,9 @@ def ticketd_processes(database_url, redis_url, clean_state):
 
 @pytest.fixture
 def make_users(database_url):
-    """Create ``n`` users straight in PostgreSQL and return bearer tokens for them:
-    registering hundreds through scrypt would only slow the races down."""
-    signer = TokenSigner(TEST_SECRET, 3600)
-    password_hash = hash_password(USER_PASSWORD)
-
+    """``make(n, prefix)``: n accounts in the test database and a bearer token for each."""
     def make(count: int, prefix: str = "racer") -> list[str]:
-        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO users (email, name, password_hash) "
-                "SELECT %s || g || '-' || txid_current() || '@example.com', %s || g, %s "
-                "FROM generate_series(1, %s) g RETURNING id",
-                (prefix, prefix, password_hash, count))
-            ids = [row[0] for row in cur.fetchall()]
-        conn.close()
-        return [signer.issue(user_id, "user") for user_id in ids]
+        return accounts(database_url, count, prefix)
 
     return make
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import os
 import time
@@ -154,3 +155,21 @@ def clean(database_url: str, redis_url: str) -> None:
     client = redis_sync.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
+
+
+def accounts(database_url: str, count: int, prefix: str = "racer", role: str = "user") -> list[str]:
+    """``count`` accounts made straight in PostgreSQL, and a bearer token for each:
+    registering hundreds through scrypt would only slow the test down."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO users (email, name, password_hash, role) "
+                    "SELECT %s || g || '-' || txid_current() || '@example.com', %s || g, %s, %s "
+                    "FROM generate_series(1, %s) g RETURNING id",
+                    (prefix, prefix, _password_hash(), role, count))
+        ids = [row[0] for row in cur.fetchall()]
+    conn.close()
+    return [_signer.issue(user_id, role) for user_id in ids]
+
+
+@functools.cache
+def _password_hash() -> str:
+    return auth.hash_password(USER_PASSWORD)

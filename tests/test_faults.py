@@ -14,19 +14,14 @@ import shutil
 import time
 
 import aiohttp
-import psycopg2
 import pytest
 import redis.asyncio as aioredis
 
-from ticketd.auth import TokenSigner, hash_password
 from ticketd.waitingroom import event_keys
 
-from helpers import TEST_SECRET, USER_PASSWORD, queue_event, report, shopper_tokens, until
+from helpers import TEST_SECRET, accounts, db_query, queue_event, report, shopper_tokens, until
 from servers import PostgresServer, RedisServer, TicketdProcess
 from wsclient import connect
-
-SIGNER = TokenSigner(TEST_SECRET, 3600)
-
 
 def _bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
@@ -52,26 +47,6 @@ async def _ok(http, method: str, url: str, token: str | None = None, body=None, 
 def _event(quantity: int, **extra) -> dict:
     return {"name": "Fault Night", "venue": "Hall", "startsAt": "2030-01-01T20:00:00Z",
             "ticketTypes": [{"name": "GA", "price": 10, "quantity": quantity}], **extra}
-
-
-def _users(database_url: str, count: int, admin: bool = False) -> list[str]:
-    """Accounts made straight in PostgreSQL (scrypt for each would only slow the test)."""
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO users (email, name, password_hash, role) "
-                    "SELECT 'fault' || g || '-' || txid_current() || '@example.com', 'Fan ' || g, %s, %s "
-                    "FROM generate_series(1, %s) g RETURNING id",
-                    (hash_password(USER_PASSWORD), "admin" if admin else "user", count))
-        ids = [row[0] for row in cur.fetchall()]
-    conn.close()
-    return [SIGNER.issue(user_id, "admin" if admin else "user") for user_id in ids]
-
-
-def _query(database_url: str, sql: str, params=()) -> list[tuple]:
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
 
 
 # ---- PostgreSQL stopped for 5 s during 200 purchases -----------------------------------------
@@ -104,9 +79,9 @@ async def test_postgres_down_for_5_s_during_200_purchases(own_postgres, redis_ur
 
 
 async def _postgres_outage(pg: PostgresServer, procs: list[TicketdProcess]) -> None:
-    (admin,) = _users(pg.url, 1, admin=True)
-    fans = _users(pg.url, FANS)
-    waiters = _users(pg.url, 3)
+    (admin,) = accounts(pg.url, 1, "fault-admin", role="admin")
+    fans = accounts(pg.url, FANS, "fault")
+    waiters = accounts(pg.url, 3, "waiter")
     a, b = procs
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=400)) as http:
         sale = (await _ok(http, "POST", a.url + "/api/events", admin, _event(STOCK), expect=201))["event"]
@@ -183,8 +158,8 @@ async def _postgres_outage(pg: PostgresServer, procs: list[TicketdProcess]) -> N
 
     # The books: stock + live reservations = total; one reservation per fan at most, each the
     # one the fan was told about, all confirmed.
-    (available,) = _query(pg.url, "SELECT available FROM ticket_types WHERE id = %s", (int(ga),))[0]
-    live = _query(pg.url, "SELECT r.id, r.user_id, r.status, i.quantity FROM reservations r "
+    (available,) = db_query(pg.url, "SELECT available FROM ticket_types WHERE id = %s", (int(ga),))[0]
+    live = db_query(pg.url, "SELECT r.id, r.user_id, r.status, i.quantity FROM reservations r "
                           "JOIN reservation_items i ON i.reservation_id = r.id "
                           "WHERE r.event_id = %s AND r.status IN ('pending', 'confirmed')", (int(sale["id"]),))
     assert available + sum(q for *_, q in live) == STOCK, (available, live)
