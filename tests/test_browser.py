@@ -609,13 +609,11 @@ def run_axe(page) -> list[dict]:
             for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
-AXE_REPORT: dict[str, dict[str, str]] = {}
-
-
 def check_axe(page, name: str, lang: str):
+    """No serious or critical violation; the result reported at the end of the run."""
     violations = run_axe(page)
-    AXE_REPORT.setdefault(lang, {})[name] = (f"{len(violations)} serious/critical"
-                                             + (f"; also {', '.join(page.axe_other)}" if page.axe_other else ""))
+    report(f"axe ({lang}) {name}: {len(violations)} serious/critical"
+           + (f"; also {', '.join(page.axe_other)}" if page.axe_other else ""))
     assert not violations, f"axe on {name} ({lang}): {json.dumps(violations, ensure_ascii=False, indent=1)}"
 
 
@@ -1124,7 +1122,6 @@ def test_every_page_in_both_languages_passes_axe_and_shows_no_raw_key(open_page,
     expect_(visitor.get_by_role("link", name=t["notfound.toEvents"])).to_have_attribute("href", "/")
     check_axe(visitor, "not-found", lang)
     assert_translated(visitor, lang)
-    print(f"\naxe ({lang}):", json.dumps(AXE_REPORT.get(lang), ensure_ascii=False, indent=1))
 
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
@@ -1609,7 +1606,6 @@ def test_on_sale_states_in_both_languages_pass_axe(open_page, rest, admin, lang)
     expect_(boss.locator("#sale-preview")).to_contain_text("GMT+9" if lang == "ko" else "UTC")   # the event's zone
     check_axe(boss, "admin-schedule", lang)
     assert_translated(boss, lang)
-    print(f"\naxe, on-sale states ({lang}):", json.dumps(AXE_REPORT.get(lang), ensure_ascii=False, indent=1))
 
 
 def test_a_refused_solution_gets_one_fresh_challenge_then_the_page_says_so(open_page, rest, admin):
@@ -1921,8 +1917,6 @@ def test_gate_states_in_both_languages_pass_axe_and_work_by_keyboard(open_page, 
             break
     let_in.keyboard.press("Enter")
     expect_(let_in).to_have_url(f"{server.url}/login")
-    print(f"\naxe, gate states ({lang}):", json.dumps({k: v for k, v in AXE_REPORT.get(lang, {}).items()
-                                                       if k.startswith("gate")}, ensure_ascii=False, indent=1))
 
 
 LEAVE = """async (eventId) => {

@@ -48,8 +48,8 @@ SPEC = loads(dumps(build_spec(create_app(Config(database_url="postgresql://unuse
 schema = schemathesis.openapi.from_dict(SPEC)
 
 CALLERS = ("anonymous", "visitor", "user", "admin")
-EXAMPLES = int(os.environ.get("TICKETD_FUZZ_EXAMPLES", "25"))
-LINK_SCENARIOS = int(os.environ.get("TICKETD_FUZZ_SCENARIOS", "50"))
+EXAMPLES = int(os.environ.get("TICKETD_FUZZ_EXAMPLES", "12"))
+LINK_SCENARIOS = int(os.environ.get("TICKETD_FUZZ_SCENARIOS", "30"))
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
                          suppress_health_check=list(HealthCheck), database=None)
 

@@ -28,7 +28,7 @@ from helpers import FUZZ_COUNTS, until
 from wsclient import connect
 from wsraw import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, RawWs, frame
 
-EXAMPLES = int(os.environ.get("TICKETD_FUZZ_WS_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("TICKETD_FUZZ_WS_EXAMPLES", "200"))
 # No shrinking: a failing example is reported as found (shrinking through 5 s timeouts
 # could take many minutes).
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], derandomize=bool(os.environ.get("CI")), database=None,

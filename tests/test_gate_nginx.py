@@ -5,8 +5,6 @@ Without nginx these tests are skipped, unless CI is set (``.ci/run`` installs it
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import http.client
 import subprocess
 import tempfile
@@ -97,16 +95,14 @@ async def test_only_admitted_visitors_reach_the_shop(site):
 
 
 async def test_expired_admissions_never_reach_the_shop(site, database_url, redis_url):
-    """Real ticketd-signed tokens whose admission is over: one that ran out (the shortest
-    session allowed, 10 s), one that ended half a minute ago (verify: 403) and one that ended
-    two minutes ago (verify: 401). nginx sends each to the gate; the shop never sees them."""
+    """Real ticketd-signed tokens (ticketd's own code and key) whose admission is over: one
+    that ended half a minute ago (verify: 403) and one that ended two minutes ago (verify:
+    401). nginx sends each to the gate; the shop never sees them. (An admission running out
+    for real, 10 s at the shortest, is verify's own test in test_gate.py.)"""
     nginx, eid, hits = site.nginx, site.event_id, site.hits
-    call(site.ticketd_url, "PATCH", f"/api/events/{eid}", site.admin_token, body={"queue": {"sessionSeconds": 10}})
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         visitor = await _visitor(http, nginx.url)
         answer = await until(lambda: _admitted_answer(http, nginx.url, eid, visitor))
-        ends = round(datetime.datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00")).timestamp() * 1000)
-        assert ends - redis_now_ms(redis_url) <= 10_000
         async with http.post(f"{nginx.url}/api/gate/{eid}/pass",
                              json={"admissionToken": answer["admissionToken"], "return": "/products"}) as resp:
             assert resp.status == 200
@@ -114,12 +110,9 @@ async def test_expired_admissions_never_reach_the_shop(site, database_url, redis
         code, _, body = await _get(http, f"{nginx.url}/products", cookie, eid)
         assert code == 200 and hits == ["/products"]
 
-        while redis_now_ms(redis_url) < ends:      # the admission runs out
-            await asyncio.sleep(0.25)
         shopper = jwt.decode(cookie, options={"verify_signature": False})["sub"]
         now = redis_now_ms(redis_url)
-        tokens = {"ran out": (cookie, 403),
-                  "ended 30 s ago": (await mint_admission_token(database_url, eid, shopper, (now - 30_000) // 1000 * 1000), 403),
+        tokens = {"ended 30 s ago": (await mint_admission_token(database_url, eid, shopper, (now - 30_000) // 1000 * 1000), 403),
                   "ended 2 min ago": (await mint_admission_token(database_url, eid, shopper, (now - 120_000) // 1000 * 1000), 401)}
         for name, (token, answer_of_verify) in tokens.items():
             assert jwt.get_unverified_header(token)["kid"] == jwt.get_unverified_header(cookie)["kid"], name
