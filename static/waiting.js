@@ -148,22 +148,28 @@
     // On-sale day (CONTRACT "On-sale day"). Times are the server's (App.countdown runs on
     // Ticketd.clock, set from the answers' Date header), never the device's alone.
 
-    let beforeSale = { key: null, stop: null, timer: null };
+    let beforeSale = { key: null, stop: null, timer: null, ended: false };
     function stopBeforeSale() {
       if (beforeSale.stop) beforeSale.stop();
       clearTimeout(beforeSale.timer);
-      beforeSale = { key: null, stop: null, timer: null };
+      beforeSale = { key: null, stop: null, timer: null, ended: false };
     }
 
-    /** Count down to `iso` in the big box (once per target: pushes do not restart it). */
+    /** Count down to `iso` in the big box (once per target: pushes do not restart it), on
+     * the earliest the server's clock can be, so that the check at the end is not early. */
     function countdownTo(target, iso, labelKey, onEnd) {
       if (beforeSale.key === target) return;
       stopBeforeSale();
       beforeSale.key = target;
       I18n.bind($("#sale-countdown-label"), labelKey, args());
       const box = $("#sale-countdown");
-      beforeSale.stop = App.countdown(iso, (s) => { box.textContent = fmtDuration(s); }, onEnd);
+      beforeSale.stop = App.countdown(iso, (s) => { box.textContent = fmtDuration(s); },
+        () => { beforeSale.ended = true; onEnd(); }, App.serverAtLeast);
     }
+
+    /** Whether the countdown to `target` has run out: an answer from before it after that
+     * means the estimate of the server's clock moved (the device clock was changed). */
+    const countedDown = (target) => beforeSale.key === target && beforeSale.ended;
 
     // Re-checks when the time has come: a little spread (the pre-queue is drawn, so arriving
     // a second later costs nothing) and backing off if the server is not there yet.
@@ -193,6 +199,10 @@
       I18n.bind($("#queue-lead"), key(preOpen ? "queue.closed.opensAt" : "queue.closed.saleOpensAt"),
         args({ time: () => fmtDate(target) }));
       if (first) announcer.say(() => $("#queue-lead").textContent, undefined, { force: true });
+      if (countedDown(`closed:${target}`)) {   // count down again, on the corrected clock
+        stopBeforeSale();
+        recheckFails = 0;
+      }
       if (new Date(target).getTime() <= now) { recheckSoon(500); return; }   // our clock is a little ahead
       countdownTo(`closed:${target}`, target, key(preOpen ? "queue.closed.opensIn" : "queue.prequeue.startsIn"),
         () => recheckSoon(1500));
@@ -208,7 +218,8 @@
       }
       if (first) announcer.say(() => $("#queue-lead").textContent, undefined, { force: true });
       // Past the start and still not drawn (a poll's answer): look again, backing off.
-      if (!first && new Date(status.saleStartsAt).getTime() <= App.serverNow()) recheckSoon(1000);
+      if (!first && (new Date(status.saleStartsAt).getTime() <= App.serverNow()
+                     || countedDown(`prequeue:${status.saleStartsAt}`))) recheckSoon(1000);
       countdownTo(`prequeue:${status.saleStartsAt}`, status.saleStartsAt, key("queue.prequeue.startsIn"), () => {
         // The draw runs within a tick of the start and the socket brings the place; a status
         // poll covers a socket that is down, or a push that was missed.

@@ -1306,10 +1306,13 @@ RECORD_PHASES = """
 
 
 def skewed_clock(ms: int) -> str:
-    """A device clock `ms` off: Date.now() and new Date() (not the server's Date header)."""
+    """A device clock `ms` off: Date.now() and new Date() (not the server's Date header);
+    ``window.__skew(ms)`` changes it while the page runs."""
     return f"""
 (() => {{
-  const Real = Date, skew = {ms};
+  const Real = Date;
+  let skew = {ms};
+  window.__skew = (ms) => {{ skew = ms; }};
   class Skewed extends Real {{
     constructor(...args) {{ if (args.length === 0) super(Real.now() + skew); else super(...args); }}
     static now() {{ return Real.now() + skew; }}
@@ -1428,6 +1431,25 @@ def test_through_the_pre_queue_and_its_draw_to_admission_and_tickets(open_page, 
     assert _in_order(_phases(p2), ["prequeue", "queued", "admitted"]), _log(p2)
     assert _in_order(_phases(p1), ["prequeue", "admitted"]), _log(p1)
     assert ["position", "1"] in _log(p2), _log(p2)
+
+
+def test_a_device_clock_changed_during_the_countdown_still_enters_the_pre_queue(open_page, rest, admin):
+    """The device clock jumps 3 s ahead while the page counts down to the pre-queue (an NTP
+    correction, a fan setting the time): the countdown runs out early, the check says closed,
+    and the next answer's Date header corrects the estimate. The page counts down again and
+    enters the pre-queue on time; it must not sit on "not open yet" (it did: an answer for the
+    target it had already counted down to was taken for a countdown still running)."""
+    expect_ = expect()
+    event = _on_sale(rest, admin, starts_in=12, prequeue=7)
+    page = open_page(rest.register("Jumper"), init_scripts=[RECORD_PHASES, skewed_clock(0)])
+    page.goto(f"/events/{event['id']}/queue")
+    expect_(page.locator("#waiting")).to_have_attribute("data-phase", "closed")
+    expect_(page.get_by_role("timer")).to_have_text(re.compile(r"^0:0[2-5]$"))
+    page.evaluate("window.__skew(3000)")
+    expect_(page.get_by_role("heading", level=1)).to_have_text("You're in the pre-queue", timeout=15_000)
+    expect_(page.locator("#prequeue-length")).to_have_text("1")
+    expect_(page).to_have_url(re.compile(rf"/events/{event['id']}$"), timeout=20_000)
+    assert _in_order(_phases(page), ["closed", "prequeue", "admitted"]), _log(page)
 
 
 def _rename_pushes(name: str) -> callable:
