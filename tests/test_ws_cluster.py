@@ -7,8 +7,10 @@ import asyncio
 import time
 
 import aiohttp
+import orjson
 
 from wsclient import connect
+from wsraw import RawWs, frame
 
 
 async def _post(session, url, token, body, expect):
@@ -97,3 +99,30 @@ async def test_shutdown_closes_sockets_with_1001(ticketd_processes, api, admin_t
         proc.process.terminate()
         msg = await asyncio.wait_for(ws.ws.receive(), 10)
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
+
+
+async def test_shutdown_does_not_wait_on_a_client_that_stopped_reading(ticketd_processes, api, admin_token):
+    """A client that never reads cannot take a polite close: its 1001 waits behind megabytes
+    of unsent output. Shutdown aborts it after the grace (CLOSE_GRACE, 3 s) instead of
+    waiting for it through aiohttp's shutdown timeout twice (the process took 13 s to exit);
+    a client that reads still gets its 1001."""
+    (proc,) = ticketd_processes(1, TICKETD_WS_MAX_BUFFER=str(64 * 2**20))   # never cut for being slow
+    event = await api.create_event(admin_token)
+    deaf = await RawWs.connect(proc.port, rcvbuf=4096)
+    ping = frame(orjson.dumps({"op": "ping", "ref": "x" * 3900}))
+    for _ in range(60):  # 12 MB of pongs, never read: far more than the kernel buffers hold
+        deaf.send(ping * 50)
+        await asyncio.wait_for(deaf.writer.drain(), 5)
+    async with aiohttp.ClientSession() as session:
+        ws = await connect(session, proc.ws_url)
+        await ws.join(f"event:{event['id']}")
+        started = time.monotonic()
+        proc.process.terminate()
+        msg = await asyncio.wait_for(ws.ws.receive(), 10)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
+        while proc.process.poll() is None:
+            assert time.monotonic() - started < 8, "shutdown is waiting on the client that does not read"
+            await asyncio.sleep(0.05)
+    assert proc.process.poll() == 0
+    assert "aborting 1 WebSocket connections that did not take the close" in proc.log()
+    deaf.abort()

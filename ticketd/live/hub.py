@@ -37,6 +37,8 @@ MAX_ROOMS = 50
 # Identical join snapshots of a shared room are served from one load while the room's
 # seq has not moved and the load is younger than this (queue state has no push of its own).
 SNAPSHOT_TTL = 1.0
+# Seconds a socket gets at shutdown to take its 1001 close before it is aborted.
+CLOSE_GRACE = 3.0
 
 _CLOSE_TRY_AGAIN = struct.pack("!BBH", 0x88, 2, WSCloseCode.TRY_AGAIN_LATER)
 _PING = bytes((0x89, 0))
@@ -358,13 +360,22 @@ class Hub:
         self._release_if_empty(room)
 
     async def close_all(self) -> None:
-        """Shutdown: close every socket with 1001 so clients reconnect elsewhere."""
+        """Shutdown: close every socket with 1001 so clients reconnect elsewhere. A client
+        that does not read never takes the close (it waits behind unsent output, and aiohttp
+        waits for that to drain); after CLOSE_GRACE seconds such sockets are aborted, or the
+        server would wait its whole shutdown timeout on them, twice."""
         conns = [c for c in self.conns if not c.ws.closed]
-        if conns:
-            log.info("closing %d WebSocket connections (1001)", len(conns))
-            await asyncio.wait([asyncio.ensure_future(
-                c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down"))
-                for c in conns], timeout=3)
+        if not conns:
+            return
+        log.info("closing %d WebSocket connections (1001)", len(conns))
+        closing = {asyncio.ensure_future(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down")): c
+                   for c in conns}
+        _, pending = await asyncio.wait(closing, timeout=CLOSE_GRACE)
+        if pending:
+            log.info("aborting %d WebSocket connections that did not take the close", len(pending))
+            for closed in pending:
+                closing[closed].transport.abort()
+            await asyncio.wait(pending, timeout=1)
 
 
 def _failed(fut: asyncio.Future) -> bool:
