@@ -234,6 +234,7 @@ def _serve_one(config: Config, reuse_port: bool) -> int:
         if exc.errno != errno.EADDRINUSE:
             raise
         raise ConfigError(f"port {config.port} is in use on {config.host}; pass --port") from None
+    log.info("stopped")  # with the shutdown's first line, how long a stop took
     return 0
 
 
