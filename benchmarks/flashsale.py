@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serving import wait_ready  # noqa: E402
 from ticketd import embedded  # noqa: E402
 
 SECRET = "flashsale-bench-secret"
@@ -136,18 +137,6 @@ class Sampler(threading.Thread):
         return {"cpuMean": (inside[-1][1] - inside[0][1]) / max(inside[-1][0] - inside[0][0], 1e-9),
                 "cpuPeak": max(busy, default=0.0), "rssPeak": max(s[2] for s in inside),
                 "workers": len(self.processes()) - 1}
-
-
-def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ticketd did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.2)
 
 
 def call(url: str, path: str, body: dict | None = None, token: str | None = None) -> dict:

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -38,6 +37,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serving import wait_ready  # noqa: E402
 from ticketd import auth, db, embedded  # noqa: E402
 from ticketd.auth import TokenSigner  # noqa: E402
 from ticketd.changes import ChangeFeed  # noqa: E402
@@ -60,24 +60,17 @@ def percentile(values: list[float], p: float) -> float:
 @contextlib.contextmanager
 def ticketd_serve(database_url: str, redis_url: str):
     port = embedded.free_port()
-    log = open(tempfile.mkstemp(prefix="queue-bench-ticketd-", suffix=".log")[1], "ab")
+    log = Path(tempfile.mkstemp(prefix="queue-bench-ticketd-", suffix=".log")[1])
     env = {**os.environ, "TICKETD_DATABASE_URL": database_url, "TICKETD_REDIS_URL": redis_url,
            "TICKETD_SECRET": SECRET, "TICKETD_ADMISSION_INTERVAL": "3600",
            "TICKETD_QUEUE_ABANDON_SECONDS": "3600", "TICKETD_INSTANCE_ID": "bench",
            # 11,000 checks and 5,000 sockets from one address: the abuse limits would stop them.
            "TICKETD_RATE_LIMITS": "off", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "ticketd", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ticketd did not start; see {log.name}")
-            time.sleep(0.1)
+        wait_ready(url, proc, log)
         yield url
     finally:
         proc.terminate()

@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -48,6 +47,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serving import wait_ready  # noqa: E402
 from ticketd import embedded  # noqa: E402
 from ticketd.auth import TokenSigner  # noqa: E402
 from ticketd.waitingroom import event_keys  # noqa: E402
@@ -315,21 +315,13 @@ def main() -> None:
         env = {**os.environ, "TICKETD_DATABASE_URL": database_url, "TICKETD_REDIS_URL": redis_url,
                "TICKETD_SECRET": SECRET, "TICKETD_RATE_LIMITS": "off",
                "TICKETD_QUEUE_ABANDON_SECONDS": "3600", "PYTHONPATH": str(args.server_tree.resolve())}
-        log = open(tempfile.mkstemp(prefix="queue-push-bench-", suffix=".log")[1], "ab")
+        log = Path(tempfile.mkstemp(prefix="queue-push-bench-", suffix=".log")[1])
         server = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "ticketd", "serve",
-                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   "--port", str(port)], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                   cwd=tempfile.gettempdir())
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/healthz", timeout=1):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"ticketd did not start; see {log.name}") from None
-                    time.sleep(0.1)
+            wait_ready(url, server, log)
             os.sched_setaffinity(0, {1})
             try:
                 import uvloop

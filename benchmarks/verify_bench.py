@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from serving import wait_ready  # noqa: E402
 from ticketd import embedded  # noqa: E402
 from ticketd.auth import TokenSigner  # noqa: E402
 
@@ -94,12 +94,7 @@ def main() -> None:
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(600):
-                try:
-                    with urllib.request.urlopen(url + "/healthz", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
+            wait_ready(url, server)
             eid, token = asyncio.run(admission(url))
             cpu0 = _cpu(server.pid)
             if shutil.which("wrk"):
