@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-from gate_site import (CONFIG, Nginx, call, find_nginx, gate_ticketd, mint_admission_token,  # noqa: F401 (fixtures)
+from gate_site import (CONFIG, Nginx, find_nginx, gate_ticketd, mint_admission_token,  # noqa: F401 (fixtures)
                        redis_now_ms, site)
 from helpers import queue_event, until
 from wsclient import connect

@@ -62,7 +62,8 @@ class QueueRoom:
 
     Cheap at scale: a tick refreshes the front of the queue (the people about to be let in;
     a pre-queue no longer than the front counts as front), whoever was just admitted, and a
-    rotating slice of the rest (each of them every REFRESH_SECONDS); after the draw, everyone. A member is sent only what changed for them.
+    rotating slice of the rest (each of them every REFRESH_SECONDS); after the draw,
+    everyone. A member is sent only what changed for them.
     Each member's pushes carry their own seq (see the hub), so a member not sent anything
     sees no gap."""
 
