@@ -124,5 +124,7 @@ async def test_shutdown_does_not_wait_on_a_client_that_stopped_reading(ticketd_p
             assert time.monotonic() - started < 8, "shutdown is waiting on the client that does not read"
             await asyncio.sleep(0.05)
     assert proc.process.poll() == 0
-    assert "aborting 1 WebSocket connections that did not take the close" in proc.log()
+    log = proc.log()
+    assert "aborting 1 WebSocket connections that did not take the close" in log
+    assert log.rstrip().endswith("INFO ticketd: stopped"), log   # the end of a graceful stop, said
     deaf.abort()
